@@ -1,0 +1,1 @@
+"""Grading tools of the platform: course checks and the autograding around nbgrader."""

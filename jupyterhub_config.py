@@ -1,0 +1,45 @@
+# Leva's JupyterHub: wiring only; the logic lives in the `hub` package.
+# Settings come from LEVA_* environment variables (see README.md).
+import sys
+from pathlib import Path
+
+from hub.deployment import prepare
+from hub.roles import IDLE_CULLER_ROLE, course_roles
+
+c = get_config()  # noqa: F821
+leva = prepare()
+state = leva.settings.state_dir
+project = Path(__file__).resolve().parent
+
+# The embedded default: one machine, SQLite, everything under the state dir.
+c.JupyterHub.bind_url = f"http://127.0.0.1:{leva.settings.port}"
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.db_url = leva.settings.hub_db_url
+c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
+c.ConfigurableHTTPProxy.command = [str(project / "node_modules" / ".bin" / "configurable-http-proxy")]
+c.JupyterHub.template_paths = [str(project / "hub" / "templates")]
+
+# Members-only sign-in.
+c.JupyterHub.authenticator_class = "hub.auth.LevaAuthenticator"
+c.LevaAuthenticator.db_url = leva.settings.members_db_url
+c.Authenticator.admin_users = leva.seed.admins
+
+# Course groups and roles; membership lives in the hub database from here on.
+c.JupyterHub.load_groups = leva.seed.groups
+c.JupyterHub.load_roles = course_roles(leva.courses) + [IDLE_CULLER_ROLE]
+
+# Each member's server: JupyterLab in a home holding their courses' lessons.
+c.JupyterHub.spawner_class = "hub.spawner.LevaSpawner"
+c.LevaSpawner.home_dir_template = str(leva.settings.homes_dir / "{username}")
+c.LevaSpawner.courses_dir = str(leva.settings.courses_dir)
+c.Spawner.default_url = "/lab"
+c.Spawner.http_timeout = 60
+c.Spawner.start_timeout = 120
+
+c.JupyterHub.services = [
+    {
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=3600", "--cull-every=300"],
+    }
+]

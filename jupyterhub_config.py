@@ -4,7 +4,9 @@ import sys
 from pathlib import Path
 
 from hub.deployment import prepare
-from hub.roles import IDLE_CULLER_ROLE, course_roles
+from hub.grading import JUPYTER_CONFIG, course_root, exchange_root, formgrader_service
+from hub.roles import IDLE_CULLER_ROLE, SERVER_TOKEN_SCOPES, course_roles
+from jupyterhub.utils import random_port
 
 c = get_config()  # noqa: F821
 leva = prepare()
@@ -34,6 +36,9 @@ c.JupyterHub.spawner_class = "hub.spawner.LevaSpawner"
 c.LevaSpawner.home_dir_template = str(leva.settings.homes_dir / "{username}")
 c.LevaSpawner.courses_dir = str(leva.settings.courses_dir)
 c.Spawner.default_url = "/lab"
+c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
+c.LevaSpawner.jupyter_config_dir = str(JUPYTER_CONFIG)
+c.Spawner.environment = {"LEVA_EXCHANGE_DIR": str(exchange_root(state))}
 c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = 120
 
@@ -42,4 +47,4 @@ c.JupyterHub.services = [
         "name": "idle-culler",
         "command": [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=3600", "--cull-every=300"],
     }
-]
+] + [formgrader_service(course, course_root(state, course.id), random_port()) for course in leva.courses.values()]

@@ -38,6 +38,10 @@ class LevaAuthenticator(Authenticator):
         300, config=True, help="Seconds a username stays locked once `max_failures` is reached."
     )
 
+    @default("any_allow_config")
+    def _default_any_allow_config(self):
+        return True  # membership in the member store is the allow list
+
     @default("db_url")
     def _default_db_url(self):
         return "sqlite:///members.sqlite"

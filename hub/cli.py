@@ -51,6 +51,28 @@ def cmd_course_report(args) -> int:
     return 0
 
 
+def cmd_grades_export(args) -> int:
+    """Write a course's grades as CSV: one row per learner and assignment."""
+    from graders.export import export_grades
+
+    from .grading import course_root, gradebook_url
+
+    settings = load_settings()
+    root = course_root(settings.state_dir, args.course)
+    if not (root / "nbgrader_config.py").exists():
+        print(f"leva: no course {args.course!r} in {settings.state_dir}; start the hub once first", file=sys.stderr)
+        return 1
+    db_url = gradebook_url(settings.state_dir, args.course, settings.gradebook_url)
+    out = open(args.output, "w", newline="") if args.output else sys.stdout
+    try:
+        count = export_grades(db_url, args.course, out, root)
+    finally:
+        if args.output:
+            out.close()
+    print(f"{count} rows", file=sys.stderr)
+    return 0
+
+
 def cmd_set_password(args) -> int:
     """Set a member's password (generated and printed when not given)."""
     store = MemberStore(load_settings().members_db_url)
@@ -85,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = course.add_parser("report", help=cmd_course_report.__doc__)
     p.add_argument("course", nargs="*", help="course ids (default: all)")
     p.set_defaults(func=cmd_course_report)
+
+    grades = sub.add_parser("grades", help="Gradebook tools").add_subparsers(dest="action", required=True)
+    p = grades.add_parser("export", help=cmd_grades_export.__doc__)
+    p.add_argument("course")
+    p.add_argument("-o", "--output", help="CSV file (default: standard output)")
+    p.set_defaults(func=cmd_grades_export)
 
     member = sub.add_parser("member", help="Member tools").add_subparsers(dest="action", required=True)
     p = member.add_parser("set-password", help=cmd_set_password.__doc__)

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 
 from .courses import Course, CourseError, load_courses
+from .grading import gradebook_url, prepare_course, release_first_assignment, sync_gradebook
 from .members import MemberStore
 from .roster import RosterError, read_roster
 from .seed import Seed, demo_password, seed
@@ -46,4 +47,9 @@ def prepare(settings: Settings | None = None) -> Deployment:
             f"set LEVA_DEMO_PASSWORD to choose it)",
             file=sys.stderr,
         )
+    for course in courses.values():
+        root = prepare_course(course, settings.state_dir, settings.gradebook_url)
+        learners = [m for m in seeded.new_members if course.id in m.courses and m.role == "learner"]
+        sync_gradebook(course, gradebook_url(settings.state_dir, course.id, settings.gradebook_url), learners)
+        release_first_assignment(course, root)
     return Deployment(settings, courses, seeded)

@@ -1,8 +1,9 @@
 """JupyterHub RBAC roles: each kind of member holds only the scopes it needs.
 
 - learners: the default ``user`` role (``self``: their own server and tokens);
-- instructors of a course (group ``formgrade-<course>``): list its learners, see who they
-  are and when they were last active, nothing of other courses;
+- instructors of a course (group ``formgrade-<course>``): list its learners,
+  see their groups and activity, open the course's formgrader; nothing of
+  other courses;
 - admins: JupyterHub's ``admin`` role, from the roster's ``admin`` rows;
 - the idle culler: list servers and stop idle ones.
 """
@@ -11,21 +12,35 @@ from __future__ import annotations
 
 from .roster import instructor_group, learner_group
 
+# What a member's server may do with its own token: its owner's groups (nbgrader's
+# course list) and the course services its owner may see; always cut down to
+# what the owner holds.
+SERVER_TOKEN_SCOPES = [
+    "users:activity!user",
+    "access:servers!server",
+    "read:users:name!user",
+    "read:users:groups!user",
+    "list:services",
+    "read:services",
+]
+
 
 def course_roles(course_ids) -> list[dict]:
     roles = []
     for course in course_ids:
-        learners = learner_group(course)
         roles.append(
             {
                 "name": f"instructor-{course}",
-                "description": f"Instructors of {course}: read its learners and their activity",
+                "description": f"Instructors of {course}: its learners, their activity, its formgrader",
                 "scopes": [
-                    f"read:groups!group={learners}",
-                    f"list:users!group={learners}",
-                    f"read:users:name!group={learners}",
-                    f"read:users:activity!group={learners}",
-                    f"read:users:groups!group={learners}",
+                    f"read:groups!group={learner_group(course)}",
+                    f"list:users!group={learner_group(course)}",
+                    f"read:users:name!group={learner_group(course)}",
+                    f"read:users:groups!group={learner_group(course)}",
+                    f"read:users:activity!group={learner_group(course)}",
+                    f"access:services!service={course}",
+                    f"list:services!service={course}",
+                    f"read:services!service={course}",
                 ],
                 "groups": [instructor_group(course)],
             }

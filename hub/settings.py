@@ -20,6 +20,7 @@ class Settings:
     roster: Path
     port: int
     demo_password: str | None
+    gradebook_url: str | None = None  # template with {course}; default: SQLite per course
 
     @property
     def hub_db_url(self) -> str:
@@ -52,4 +53,5 @@ def load_settings(environ=os.environ) -> Settings:
         roster=Path(environ.get("LEVA_ROSTER") or PROJECT_ROOT / "hub" / "demo" / "roster.csv"),
         port=_port(environ.get("LEVA_PORT", "8000")),
         demo_password=environ.get("LEVA_DEMO_PASSWORD") or None,
+        gradebook_url=environ.get("LEVA_GRADEBOOK_URL") or None,
     )

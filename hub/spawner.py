@@ -16,7 +16,7 @@ from traitlets import Unicode, default
 
 from .courses import CourseError, load_courses
 from .lessons import sync_lessons
-from .roster import course_of_group
+from .roster import course_of_group, instructor_group
 
 
 def member_courses(user) -> list[str]:
@@ -28,6 +28,12 @@ class LevaSpawner(SimpleLocalProcessSpawner):
     """A local server whose home holds the lessons of the member's courses."""
 
     courses_dir = Unicode(config=True, help="Folder of the course catalogue (`courses/`).")
+
+    jupyter_config_dir = Unicode(
+        config=True,
+        help="""Folder of the members' Jupyter configuration: `member/` for everyone,
+        `learner/` added for members who teach no course (no course list of formgraders).""",
+    )
 
     home_dir_template = Unicode(
         "/tmp/leva-homes/{username}",
@@ -44,6 +50,14 @@ class LevaSpawner(SimpleLocalProcessSpawner):
     def _default_args(self):
         # jupyter-server refuses root unless told; the demo may run as root.
         return ["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []
+
+    def get_env(self):
+        env = super().get_env()
+        if self.jupyter_config_dir:
+            teaches = any(g.name.startswith(instructor_group("")) for g in self.user.groups)
+            dirs = ["member"] if teaches else ["member", "learner"]
+            env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(str(Path(self.jupyter_config_dir, d)) for d in dirs)
+        return env
 
     async def start(self):
         await asyncio.to_thread(self.deliver_lessons)

@@ -49,7 +49,7 @@ def prepare(settings: Settings | None = None) -> Deployment:
         )
     for course in courses.values():
         root = prepare_course(course, settings.state_dir, settings.gradebook_url)
-        learners = [m for m in seeded.new_members if course.id in m.courses and m.role == "learner"]
+        learners = [m for m in seeded.new_members if course.id in m.courses_as("learner")]
         sync_gradebook(course, gradebook_url(settings.state_dir, course.id, settings.gradebook_url), learners)
         release_first_assignment(course, root)
     return Deployment(settings, courses, seeded)

@@ -6,7 +6,10 @@ Format (``hub/demo/roster.csv``), a CSV file with this header::
 
 ``role`` is ``learner``, ``instructor`` or ``admin``; ``courses`` is a
 ``;``-separated list of course ids (folders of ``courses/``).  A learner is in
-``nbgrader-<course>`` of each course, an instructor in ``formgrade-<course>``.
+``nbgrader-<course>`` of each course, an instructor in ``formgrade-<course>``;
+an admin takes their courses as a learner.  A course may name the member's
+role in it, so one member can learn one course and teach another:
+``digital-marketing;networking:instructor``.
 """
 
 from __future__ import annotations
@@ -39,27 +42,40 @@ def course_of_group(group: str) -> str | None:
     return None
 
 
+COURSE_ROLES = ("learner", "instructor")
+
+
 @dataclass(frozen=True)
 class Member:
     username: str
     full_name: str
     email: str
     role: str
-    courses: tuple[str, ...]
+    enrolments: tuple[tuple[str, str], ...]  # (course, "learner" | "instructor")
     line: int = 0
 
     @property
+    def courses(self) -> tuple[str, ...]:
+        return tuple(course for course, _ in self.enrolments)
+
+    def courses_as(self, course_role: str) -> tuple[str, ...]:
+        return tuple(course for course, role in self.enrolments if role == course_role)
+
+    @property
     def groups(self) -> tuple[str, ...]:
-        group = instructor_group if self.role == "instructor" else learner_group
-        return tuple(group(course) for course in self.courses)
+        return tuple(
+            (instructor_group if role == "instructor" else learner_group)(course) for course, role in self.enrolments
+        )
 
     def row(self) -> dict:
+        default = "instructor" if self.role == "instructor" else "learner"
+        courses = (course if role == default else f"{course}:{role}" for course, role in self.enrolments)
         return {
             "username": self.username,
             "full_name": self.full_name,
             "email": self.email,
             "role": self.role,
-            "courses": ";".join(self.courses),
+            "courses": ";".join(courses),
         }
 
 
@@ -101,20 +117,33 @@ def _check_row(row: dict, known_courses, seen: dict) -> tuple[Member | None, tup
     role = row["role"].strip()
     if role not in ROLES:
         return None, (f"role {role!r} is unknown", f"use one of {', '.join(ROLES)}")
-    courses = tuple(c.strip() for c in row["courses"].split(";") if c.strip())
-    for course in courses:
+    default = "instructor" if role == "instructor" else "learner"
+    enrolments = []
+    for entry in (c.strip() for c in row["courses"].split(";")):
+        if not entry:
+            continue
+        course, _, course_role = (part.strip() for part in entry.partition(":"))
+        course_role = course_role or default
+        if course_role not in COURSE_ROLES:
+            return None, (
+                f"{entry!r} names the role {course_role!r} in a course",
+                "write the course id alone, or course:learner / course:instructor",
+            )
+        if course in dict(enrolments):
+            return None, (f"course {course!r} is listed twice", "list each course once")
+        enrolments.append((course, course_role))
         if course not in known_courses:
             known = ", ".join(sorted(known_courses)) or "none"
             return None, (
                 f"course {course!r} is not in the course catalogue",
                 f"name one of the courses ({known}) or add a folder courses/{course}/ with its course.toml",
             )
-    if role != "admin" and not courses:
+    if role != "admin" and not enrolments:
         return None, (f"a {role} needs at least one course", "list course ids separated by ';'")
     full_name = row["full_name"].strip()
     if not full_name:
         return None, ("full_name is empty", "write the member's name")
-    return Member(username, full_name, email, role, courses), None
+    return Member(username, full_name, email, role, tuple(enrolments)), None
 
 
 def parse_roster(path: Path, known_courses) -> tuple[list[Member], list[RosterProblem]]:

@@ -47,8 +47,9 @@ def first_course(courses: Path) -> str:
         ("Bob!,Bob Conti,bob@leva.example,learner,{course}\n", ["line 3", "username 'Bob!' is not valid"]),
         ("bob,Bob Conti,not-an-email,learner,{course}\n", ["line 3", "not an e-mail address"]),
         ("anna,Anna Again,anna2@leva.example,learner,{course}\n", ["line 3", "already appears on line 2"]),
+        ("bob,Bob Conti,bob@leva.example,learner,{course}:teacher\n", ["line 3", "names the role 'teacher'", "course:instructor"]),
     ],
-    ids=["unknown-course", "missing-field", "unknown-role", "bad-username", "bad-email", "duplicate"],
+    ids=["unknown-course", "missing-field", "unknown-role", "bad-username", "bad-email", "duplicate", "bad-course-role"],
 )
 def test_bad_roster_line_stops_startup(tmp_path, catalogue, line, expected):
     course = first_course(catalogue)
@@ -93,6 +94,16 @@ def test_roster_reports_every_bad_line_and_keeps_the_good_ones(tmp_path):
     assert [(p.line, p.problem) for p in problems] == [(3, "full_name is empty"), (6, "course 'c2' is not in the course catalogue")]
 
 
+def test_a_member_can_learn_one_course_and_teach_another(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(HEADER + "sara,Sara Conti,sara@leva.example,instructor,c2;c1:learner\n")
+    (sara,), problems = parse_roster(roster, {"c1", "c2"})
+    assert not problems
+    assert sara.groups == ("formgrade-c2", "nbgrader-c1")
+    assert sara.courses_as("learner") == ("c1",) and sara.courses_as("instructor") == ("c2",)
+    assert sara.row()["courses"] == "c2;c1:learner"
+
+
 def test_demo_roster_is_valid(hub_courses):
     from hub.courses import load_courses
 
@@ -102,4 +113,4 @@ def test_demo_roster_is_valid(hub_courses):
     assert roles.count("admin") >= 1 and roles.count("learner") >= 3
     courses = load_courses(hub_courses)
     for course in courses:
-        assert any(m.role == "instructor" and course in m.courses for m in members), f"no instructor for {course}"
+        assert any(course in m.courses_as("instructor") for m in members), f"no instructor for {course}"

@@ -1,6 +1,9 @@
 """Make the data of the networking course with a fixed seed.
 
-Run from anywhere:  python courses/networking/data/generate.py
+Run from anywhere:  python courses/networking/data/generate.py [--out DIR]
+
+``--out DIR`` writes the same layout below DIR instead of the course folder, to
+compare a fresh run with the shipped files.
 
 It writes the same fictional community into ``lessons/data/`` and into the
 ``data/`` folder of every source assignment (only the files each one needs):
@@ -17,6 +20,7 @@ Everything is fictional; running the script twice gives byte-identical files.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime as dt
 import itertools
@@ -292,6 +296,10 @@ def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=COURSE, metavar="DIR",
+                        help="folder to write lessons/data and source/<assignment>/data into")
+    out = parser.parse_args().out
     rng = random.Random(SEED)
     members = make_members(rng)
     ties = make_ties(rng, members)
@@ -315,11 +323,11 @@ def main() -> None:
                               "reactions", "comments", "shares"]),
     }
     targets = {
-        COURSE / "lessons" / "data": list(tables),
-        COURSE / "source" / "a1-network-graph-centrality" / "data": ["members.csv", "messages.csv"],
-        COURSE / "source" / "a2-communities-weak-ties" / "data":
+        out / "lessons" / "data": list(tables),
+        out / "source" / "a1-network-graph-centrality" / "data": ["members.csv", "messages.csv"],
+        out / "source" / "a2-communities-weak-ties" / "data":
             ["members.csv", "messages.csv", "events.csv", "attendance.csv"],
-        COURSE / "source" / "a3-introductions-personal-brand" / "data":
+        out / "source" / "a3-introductions-personal-brand" / "data":
             ["members.csv", "messages.csv", "posts.csv"],
     }
     for folder, names in targets.items():

@@ -22,6 +22,7 @@ run: install
 	$(BIN)/jupyterhub -f jupyterhub_config.py
 
 test: install
+	tests/start-services.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: install

@@ -46,7 +46,7 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.25):
 class RunningHub:
     """A JupyterHub process with the project's config, on free ports."""
 
-    def __init__(self, state_dir: Path, courses_dir: Path, roster: Path, extra_args=()):
+    def __init__(self, state_dir: Path, courses_dir: Path, roster: Path, extra_args=(), env=None):
         self.state_dir = state_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -57,6 +57,7 @@ class RunningHub:
             "LEVA_ROSTER": str(roster),
             "LEVA_PORT": str(self.port),
             "LEVA_DEMO_PASSWORD": DEMO_PASSWORD,
+            **(env or {}),
         }
         self.args = [
             f"--JupyterHub.hub_port={free_port()}",
@@ -208,3 +209,28 @@ class Member:
         finally:
             ws.close()
             self.server("DELETE", f"/api/kernels/{kernel_id}")
+
+
+# nbgrader through the hub: a member's server (assignments) and a course's formgrader service
+
+def formgrader(member: Member, method: str, path: str, course: str = "digital-marketing", **kwargs):
+    """A call to a course's formgrader API, with the member's own token."""
+    url = f"{member.hub.url}/services/{course}/formgrader/api{path}"
+    return member.http.request(method, url, headers={"Authorization": f"token {member.token}"}, **kwargs)
+
+
+def ok(response):
+    assert response.status_code == 200, f"{response.request.method} {response.url}: {response.status_code} {response.text[:300]}"
+    body = response.json()
+    if isinstance(body, dict) and "success" in body:
+        assert body["success"], body
+    return body
+
+
+def assignments(member: Member, course: str) -> dict:
+    body = ok(member.server("GET", "/assignments", params={"course_id": course}))
+    return {a["assignment_id"]: a for a in body["value"]}
+
+
+def action(member: Member, verb: str, course: str, assignment: str):
+    return member.server("POST", f"/assignments/{verb}", data={"course_id": course, "assignment_id": assignment})

@@ -16,32 +16,9 @@ import pytest
 
 from hub.courses import load_course
 from hub.grading import course_root, exchange_root, gradebook_url, sync_gradebook
-from tests.hubtools import Member
+from tests.hubtools import Member, action, assignments, formgrader, ok
 
 COURSE, OTHER = "digital-marketing", "networking"
-
-
-def formgrader(member: Member, method: str, path: str, course: str = COURSE, **kwargs):
-    """A call to a course's formgrader API, with the member's own token."""
-    url = f"{member.hub.url}/services/{course}/formgrader/api{path}"
-    return member.http.request(method, url, headers={"Authorization": f"token {member.token}"}, **kwargs)
-
-
-def ok(response):
-    assert response.status_code == 200, f"{response.request.method} {response.url}: {response.status_code} {response.text[:300]}"
-    body = response.json()
-    if isinstance(body, dict) and "success" in body:
-        assert body["success"], body
-    return body
-
-
-def assignments(member: Member, course: str) -> dict:
-    body = ok(member.server("GET", "/assignments", params={"course_id": course}))
-    return {a["assignment_id"]: a for a in body["value"]}
-
-
-def action(member: Member, verb: str, course: str, assignment: str):
-    return member.server("POST", f"/assignments/{verb}", data={"course_id": course, "assignment_id": assignment})
 
 
 def disabled_extensions(member: Member) -> list:

@@ -120,7 +120,7 @@ def test_full_cycle(hub, hub_courses, luca, marco, first_assignment):
         env=hub.env, capture_output=True, text=True, timeout=60, check=True,
     )
     rows = {(r["student"], r["assignment"]): r for r in csv.DictReader(io.StringIO(out.stdout))}
-    assert set(rows) == {(s, a.name) for s in ("luca", "chiara") for a in course.assignments}
+    assert set(rows) == {(s, a.name) for s in ("luca", "chiara", "sara") for a in course.assignments}
     assert float(rows["luca", name]["score"]) == pytest.approx(final["score"])
     assert rows["luca", name]["status"] == "graded" and rows["luca", name]["late"] == "False"
     assert rows["chiara", name]["late"] == "True"

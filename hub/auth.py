@@ -69,12 +69,21 @@ class LevaAuthenticator(Authenticator):
             self.log.warning("Sign-in refused for %r: locked after repeated failures", username[:64])
         return None
 
+    @default("auth_refresh_age")
+    def _default_auth_refresh_age(self):
+        return 60  # how soon a deactivated member's open sessions end
+
     def check_allowed(self, username, authentication=None):
-        return self.store.exists(username)
+        return self.store.is_active(username)
+
+    async def refresh_user(self, user, handler=None):
+        """End the sessions of a member who has been deactivated (False forces a new sign-in)."""
+        return self.store.is_active(user.name)
 
     def add_user(self, user):
         """A member added in the admin page: known, but without a password until an admin sets one."""
-        self.store.add(user.name)
+        if not self.store.exists(user.name):
+            self.store.add(user.name)
         return super().add_user(user)
 
     def delete_user(self, user):

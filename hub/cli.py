@@ -73,6 +73,107 @@ def cmd_grades_export(args) -> int:
     return 0
 
 
+def administration():
+    from .admin import Administration
+    from .hubapi import HubAPI
+
+    settings = load_settings()
+    return Administration(
+        api=HubAPI.from_settings(settings),
+        store=MemberStore(settings.members_db_url),
+        courses=load_courses(settings.courses_dir),
+        state_dir=settings.state_dir,
+        gradebook_template=settings.gradebook_url,
+    )
+
+
+def _report(changes, dry_run: bool = False) -> None:
+    for change in changes:
+        print(("would " if dry_run else "") + str(change))
+
+
+def cmd_roster_import(args) -> int:
+    """Create or update members, roles, course groups and gradebook students from a roster CSV."""
+    from .roster import parse_roster
+
+    admin = administration()
+    members, problems = parse_roster(args.file, admin.courses)
+    for problem in problems:
+        print(f"leva: skipped {problem}", file=sys.stderr)
+    changes = admin.plan(members)
+    _report(changes, args.dry_run)
+    if not args.dry_run:
+        admin.apply(changes, members)
+        if args.passwords:
+            _write_passwords(admin.store, [c.username for c in changes if c.action == "create"], args.passwords)
+    verb = "would change" if args.dry_run else "changed"
+    print(f"{len(members)} members read, {len(problems)} lines skipped, {verb}: {len(changes)}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _write_passwords(store, usernames, path) -> None:
+    """First passwords of new members, readable by the admin only, to hand out."""
+    import csv
+    import os
+
+    passwords = {username: generate_password() for username in usernames}
+    store.set_passwords(passwords)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["username", "password"])
+        writer.writerows(passwords.items())
+    print(f"first passwords of {len(usernames)} new members written to {path}", file=sys.stderr)
+
+
+def cmd_roster_export(args) -> int:
+    """Write the platform's members in the roster format."""
+    from .roster import write_roster
+
+    members = administration().export()
+    out = open(args.output, "w", newline="") if args.output else sys.stdout
+    try:
+        write_roster(members, out)
+    finally:
+        if args.output:
+            out.close()
+    return 0
+
+
+def _member_action(method: str):
+    def run(args) -> int:
+        admin = administration()
+        extra = [getattr(args, name) for name in ("course", "as_role", "role") if getattr(args, name, None)]
+        try:
+            _report(getattr(admin, method)(args.username, *extra))
+        except (KeyError, ValueError) as e:
+            print(f"leva: {e.args[0]}", file=sys.stderr)
+            return 1
+        return 0
+
+    return run
+
+
+def cmd_grade(args) -> int:
+    """Autograde every collected submission of an assignment, in parallel (see README, "Grading")."""
+    from graders.autograde import GradingError, grade
+
+    course, assignment = (None, args.course) if args.assignment is None else (args.course, args.assignment)
+    options = {"workers": args.workers, "force": args.force, "cell_timeout": args.cell_timeout,
+               "submission_timeout": args.timeout, "memory_mb": args.memory, "progress": not args.no_progress}
+    try:
+        report = grade(course, assignment, students=args.student, state_dir=load_settings().state_dir, **options)
+    except GradingError as e:
+        print(f"leva: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        import json
+
+        with open(args.json, "w") as f:
+            json.dump(report.as_dict(), f, indent=1)
+    return 130 if report.interrupted else (1 if report.failed else 0)
+
+
 def cmd_set_password(args) -> int:
     """Set a member's password (generated and printed when not given)."""
     store = MemberStore(load_settings().members_db_url)
@@ -114,7 +215,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="CSV file (default: standard output)")
     p.set_defaults(func=cmd_grades_export)
 
+    p = sub.add_parser("grade", help=cmd_grade.__doc__,
+                       description="Autograde an assignment. Inside a course directory (it holds nbgrader_config.py) "
+                                   "give only ASSIGNMENT; elsewhere COURSE ASSIGNMENT, from the platform's state.")
+    p.add_argument("course", metavar="COURSE", help="course id (omit inside a course directory)")
+    p.add_argument("assignment", metavar="ASSIGNMENT", nargs="?", help="assignment name")
+    p.add_argument("--workers", type=int, help="parallel workers (default: one per CPU core)")
+    p.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeatable)")
+    p.add_argument("--force", action="store_true", default=None, help="grade again what is already graded")
+    p.add_argument("--cell-timeout", type=float, help="seconds per cell (default: the course's Execute.timeout)")
+    p.add_argument("--timeout", type=float, help="seconds per submission (default: 300)")
+    p.add_argument("--memory", type=int, metavar="MB", help="memory cap of a kernel (default: 2048)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", metavar="FILE", help="also write the run's report (outcomes, timings) as JSON")
+    p.set_defaults(func=cmd_grade)
+
+    roster = sub.add_parser("roster", help="Rosters: import and export members").add_subparsers(dest="action", required=True)
+    p = roster.add_parser("import", help=cmd_roster_import.__doc__)
+    p.add_argument("file", help="roster CSV: username,full_name,email,role,courses")
+    p.add_argument("--dry-run", action="store_true", help="print the changes without making them")
+    p.add_argument("--passwords", metavar="FILE", help="give new members a password, written to this CSV (mode 0600)")
+    p.set_defaults(func=cmd_roster_import)
+    p = roster.add_parser("export", help=cmd_roster_export.__doc__)
+    p.add_argument("-o", "--output", help="CSV file (default: standard output)")
+    p.set_defaults(func=cmd_roster_export)
+
     member = sub.add_parser("member", help="Member tools").add_subparsers(dest="action", required=True)
+    p = member.add_parser("enrol", help="Enrol a member in a course")
+    p.add_argument("username")
+    p.add_argument("course")
+    p.add_argument("--as", dest="as_role", choices=("learner", "instructor"), default="learner")
+    p.set_defaults(func=_member_action("enrol"))
+    p = member.add_parser("unenrol", help="Take a member out of a course (grades and work are kept)")
+    p.add_argument("username")
+    p.add_argument("course")
+    p.set_defaults(func=_member_action("unenrol"))
+    p = member.add_parser("role", help="Change a member's role: admin, or learner / instructor in all their courses")
+    p.add_argument("username")
+    p.add_argument("role", choices=("learner", "instructor", "admin"))
+    p.set_defaults(func=_member_action("set_role"))
+    p = member.add_parser("deactivate", help="A leaver: stop their server, revoke tokens, block sign-in; keep their work")
+    p.add_argument("username")
+    p.set_defaults(func=_member_action("deactivate"))
+    p = member.add_parser("reactivate", help="Undo deactivate")
+    p.add_argument("username")
+    p.set_defaults(func=_member_action("reactivate"))
     p = member.add_parser("set-password", help=cmd_set_password.__doc__)
     p.add_argument("username")
     p.add_argument("--password", help="the new password (default: asked, or generated)")

@@ -112,8 +112,8 @@ def _check_row(row: dict, known_courses, seen: dict) -> tuple[Member | None, tup
     if username in seen:
         return None, (f"username {username!r} already appears on line {seen[username]}", "keep one line per member")
     email = row["email"].strip()
-    if not EMAIL_PATTERN.match(email):
-        return None, (f"email {email!r} is not an e-mail address", "write it as name@example.org")
+    if email and not EMAIL_PATTERN.match(email):
+        return None, (f"email {email!r} is not an e-mail address", "write it as name@example.org, or leave it empty")
     role = row["role"].strip()
     if role not in ROLES:
         return None, (f"role {role!r} is unknown", f"use one of {', '.join(ROLES)}")

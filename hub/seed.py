@@ -45,7 +45,7 @@ def demo_password(state_dir: Path, given: str | None) -> tuple[str, bool]:
 
 def seed(members: list[Member], course_ids, store: MemberStore, password: str) -> Seed:
     """Add the roster's new members to the store; return the hub config that enrols them."""
-    new = [m for m in members if store.add(m.username, password)]
+    new = [m for m in members if store.add(m.username, password, m.full_name, m.email)]
     groups = {g(c): {"users": []} for c in course_ids for g in (learner_group, instructor_group)}
     for member in new:
         for group in member.groups:

@@ -8,8 +8,10 @@ course catalogue (``LEVA_COURSES_DIR``), the same the hub uses.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import sys
+from pathlib import Path
 
 from .courses import CourseError, load_courses
 from .members import MemberStore, generate_password
@@ -174,6 +176,62 @@ def cmd_grade(args) -> int:
     return 130 if report.interrupted else (1 if report.failed else 0)
 
 
+def cmd_backup(args) -> int:
+    """Write a consistent copy of the platform's state (safe while the hub runs)."""
+    from .backup import backup
+
+    settings = load_settings()
+    archive = Path(args.archive or f"leva-backup-{dt.datetime.now():%Y%m%d-%H%M%S}.tar.gz")
+    manifest = backup(settings, archive)
+    print(f"{archive}: {manifest['files']} files, {len(manifest['sqlite'])} SQLite and {len(manifest['postgres'])} PostgreSQL databases")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    """Replace the platform's state with a backup's (the hub must be stopped)."""
+    from .backup import restore
+    from .hubapi import HubAPI, HubError
+
+    settings = load_settings()
+    try:
+        HubAPI.from_settings(settings).call("GET", "/")
+    except HubError:
+        pass  # the hub does not answer: safe to restore
+    else:
+        print(f"leva: the hub is running on port {settings.port}; stop it before restoring", file=sys.stderr)
+        return 1
+    restore(settings, Path(args.archive))
+    return 0
+
+
+def personal_data():
+    from .personal_data import PersonalData
+
+    return PersonalData(administration(), load_settings().homes_dir)
+
+
+def cmd_member_export(args) -> int:
+    """Everything held on a member (GDPR access): profile, progress, grades, submissions, files, as a zip."""
+    archive = Path(args.output or f"{args.username}-personal-data.zip")
+    try:
+        contents = personal_data().export(args.username, archive)
+    except KeyError as e:
+        print(f"leva: {e.args[0]}", file=sys.stderr)
+        return 1
+    print(f"{archive}: {len(contents)} entries")
+    return 0
+
+
+def cmd_member_erase(args) -> int:
+    """Delete or anonymise a member everywhere (GDPR erasure); aggregate statistics stay."""
+    if not args.yes and not (sys.stdin.isatty() and input(f"Erase {args.username} everywhere? [y/N] ").lower() == "y"):
+        print("leva: nothing erased (confirm with --yes)", file=sys.stderr)
+        return 1
+    for line in personal_data().erase(args.username):
+        print(line)
+    return 0
+
+
 def cmd_set_password(args) -> int:
     """Set a member's password (generated and printed when not given)."""
     store = MemberStore(load_settings().members_db_url)
@@ -240,6 +298,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="CSV file (default: standard output)")
     p.set_defaults(func=cmd_roster_export)
 
+    p = sub.add_parser("backup", help=cmd_backup.__doc__)
+    p.add_argument("archive", nargs="?", help="the .tar.gz to write (default: leva-backup-<time>.tar.gz)")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help=cmd_restore.__doc__)
+    p.add_argument("archive")
+    p.set_defaults(func=cmd_restore)
+
+
+
     member = sub.add_parser("member", help="Member tools").add_subparsers(dest="action", required=True)
     p = member.add_parser("enrol", help="Enrol a member in a course")
     p.add_argument("username")
@@ -260,6 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = member.add_parser("reactivate", help="Undo deactivate")
     p.add_argument("username")
     p.set_defaults(func=_member_action("reactivate"))
+    p = member.add_parser("export", help=cmd_member_export.__doc__)
+    p.add_argument("username")
+    p.add_argument("-o", "--output", help="the zip to write (default: USER-personal-data.zip)")
+    p.set_defaults(func=cmd_member_export)
+    p = member.add_parser("erase", help=cmd_member_erase.__doc__)
+    p.add_argument("username")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=cmd_member_erase)
     p = member.add_parser("set-password", help=cmd_set_password.__doc__)
     p.add_argument("username")
     p.add_argument("--password", help="the new password (default: asked, or generated)")

@@ -51,6 +51,15 @@ class LoginFailures(Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
+def _record(db: Session, username: str) -> MemberRecord:
+    """The member's record, added (active, without name or password) if there is none yet."""
+    record = db.get(MemberRecord, username)
+    if record is None:
+        record = MemberRecord(username=username, full_name="", email="", active=True)
+        db.add(record)
+    return record
+
+
 def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
@@ -103,10 +112,7 @@ class MemberStore:
         """:meth:`update` for many members, in one transaction."""
         with self.session.begin() as db:
             for username, fields in changes.items():
-                record = db.get(MemberRecord, username)
-                if record is None:
-                    record = MemberRecord(username=username, full_name="", email="", active=True)
-                    db.add(record)
+                record = _record(db, username)
                 for name, value in fields.items():
                     setattr(record, name, value)
                 if "active" in fields:
@@ -131,10 +137,7 @@ class MemberStore:
             hashes = dict(zip(passwords, pool.map(_hasher.hash, passwords.values())))
         with self.session.begin() as db:
             for username, password_hash in hashes.items():
-                credential = db.get(MemberRecord, username)
-                if credential is None:
-                    credential = MemberRecord(username=username, full_name="", email="", active=True)
-                    db.add(credential)
+                credential = _record(db, username)
                 credential.password_hash = password_hash
                 credential.password_set_at = utcnow()
                 failures = db.get(LoginFailures, username)

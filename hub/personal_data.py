@@ -208,11 +208,12 @@ class PersonalData:
 
 
 def _vacuum(path: Path) -> None:
-    """VACUUM with retries: the hub may be writing its database at the same moment."""
+    """VACUUM (and empty the write-ahead log) with retries: the hub may be writing at the same moment."""
     for _ in range(20):
         db = sqlite3.connect(path, timeout=10)
         try:
             db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return
         except sqlite3.OperationalError:
             time.sleep(0.5)

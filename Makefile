@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test check clean
+.PHONY: install run run-isolated test check clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -20,6 +20,11 @@ node_modules/.installed: package.json package-lock.json
 
 run: install
 	$(BIN)/jupyterhub -f jupyterhub_config.py
+
+# Production on one machine: each member's server as their own system account (README, SECURITY.md).
+# As root: sudo make run-isolated
+run-isolated: install
+	LEVA_ISOLATION=users $(BIN)/jupyterhub -f jupyterhub_config.py
 
 test: install
 	tests/start-services.sh

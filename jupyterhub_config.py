@@ -3,10 +3,12 @@
 import sys
 from pathlib import Path
 
+from hub.community.service import community_service
 from hub.deployment import prepare
 from hub.grading import JUPYTER_CONFIG, course_root, exchange_root, formgrader_service
 from hub.hubapi import admin_service
 from hub.roles import IDLE_CULLER_ROLE, SERVER_TOKEN_SCOPES, course_roles
+from hub.security import careful_settings
 from jupyterhub.utils import random_port
 
 c = get_config()  # noqa: F821
@@ -23,6 +25,9 @@ c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
 c.ConfigurableHTTPProxy.command = [str(project / "node_modules" / ".bin" / "configurable-http-proxy")]
 c.JupyterHub.template_paths = [str(project / "hub" / "templates")]
 
+# Token expiry, PKCE, members' servers on the platform's config only, LEVA_PUBLIC_URL (hub/security.py).
+c.merge(careful_settings(leva.settings))
+
 # Members-only sign-in.
 c.JupyterHub.authenticator_class = "hub.auth.LevaAuthenticator"
 c.LevaAuthenticator.db_url = leva.settings.members_db_url
@@ -32,8 +37,10 @@ c.Authenticator.admin_users = leva.seed.admins
 c.JupyterHub.load_groups = leva.seed.groups
 c.JupyterHub.load_roles = course_roles(leva.courses) + [IDLE_CULLER_ROLE]
 
-# Each member's server: JupyterLab in a home holding their courses' lessons.
-c.JupyterHub.spawner_class = "hub.spawner.LevaSpawner"
+# Each member's server: JupyterLab in a home holding their courses' lessons; with
+# LEVA_ISOLATION=users, as the member's own system account (hub/isolation.py, SECURITY.md).
+ISOLATED = leva.settings.isolation == "users"
+c.JupyterHub.spawner_class = "hub.isolation.IsolatedSpawner" if ISOLATED else "hub.spawner.LevaSpawner"
 c.LevaSpawner.home_dir_template = str(leva.settings.homes_dir / "{username}")
 c.LevaSpawner.courses_dir = str(leva.settings.courses_dir)
 c.Spawner.default_url = "/lab"
@@ -50,3 +57,9 @@ c.JupyterHub.services = [
     },
     admin_service(state),  # the `leva` command's way in
 ] + [formgrader_service(course, course_root(state, course.id), random_port()) for course in leva.courses.values()]
+
+# Community profiles (hub/community/): the service, members' `user` role and the service's, progress reports.
+community = community_service(leva.settings, random_port())
+c.JupyterHub.services += [community.service]
+c.JupyterHub.load_roles += community.roles
+c.Spawner.environment.update(community.environment)

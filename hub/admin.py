@@ -42,6 +42,8 @@ class Administration:
     courses: dict[str, Course]
     state_dir: object
     gradebook_template: str | None = None
+    # the community service's hook (hub.community.member_data.MemberData): profiles of new, leaving, returning members
+    community: object | None = None
     _students: dict = field(default_factory=dict, repr=False)
 
     # gradebooks
@@ -91,7 +93,11 @@ class Administration:
 
     def apply(self, changes: list[Change], members: list[Member]) -> None:
         by_name = {m.username: m for m in members}
-        self.api.create_users([c.username for c in changes if c.action == "create"])
+        created = [c.username for c in changes if c.action == "create"]
+        self.api.create_users(created)
+        if created and self.community is not None:
+            # so that new members show in the community directory under their name
+            self.community.ensure_profiles({name: by_name[name].full_name for name in created})
         for c in changes:
             if c.action == "admin":
                 self.api.set_admin(c.username, c.target == "on")
@@ -189,9 +195,15 @@ class Administration:
         self.store.update(username, active=False)
         self.api.stop_server(username)
         revoked = self.api.revoke_tokens(username)
-        return [Change(username, "deactivated"), Change(username, "server stopped"), Change(username, "tokens revoked", str(revoked))]
+        changes = [Change(username, "deactivated"), Change(username, "server stopped"), Change(username, "tokens revoked", str(revoked))]
+        if self.community is not None and self.community.set_hidden(username, True):
+            changes.append(Change(username, "profile hidden"))
+        return changes
 
     def reactivate(self, username: str) -> list[Change]:
         self.require(username)
         self.store.update(username, active=True)
-        return [Change(username, "reactivated")]
+        changes = [Change(username, "reactivated")]
+        if self.community is not None and self.community.set_hidden(username, False):
+            changes.append(Change(username, "profile shown"))
+        return changes

@@ -69,9 +69,9 @@ def backup(settings, archive: Path, log=print) -> dict:
             dirnames.sort()
             rel_dir = Path(dirpath).relative_to(state)
             for name in dirnames:
-                path = Path(dirpath, name)
-                if path.is_symlink():
-                    tar.add(path, arcname=f"state/{rel_dir / name}", recursive=False)
+                # every folder (a symlink as a link), empty ones too: learners submit into the exchange's
+                # inbound/, which stays empty until the first submission
+                tar.add(Path(dirpath, name), arcname=f"state/{rel_dir / name}", recursive=False)
             for name in sorted(filenames):
                 path = Path(dirpath, name)
                 rel = rel_dir / name

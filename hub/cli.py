@@ -77,6 +77,7 @@ def cmd_grades_export(args) -> int:
 
 def administration():
     from .admin import Administration
+    from .community.member_data import MemberData
     from .hubapi import HubAPI
 
     settings = load_settings()
@@ -86,6 +87,7 @@ def administration():
         courses=load_courses(settings.courses_dir),
         state_dir=settings.state_dir,
         gradebook_template=settings.gradebook_url,
+        community=MemberData.from_settings(settings),  # opens the community database only when used
     )
 
 
@@ -204,10 +206,19 @@ def cmd_restore(args) -> int:
     return 0
 
 
+def cmd_security_matrix(args) -> int:
+    """As a learner, try to reach other members' work and the answers; print what was denied (as root)."""
+    from .isolation_report import from_args
+
+    return from_args(args)
+
+
 def personal_data():
     from .personal_data import PersonalData
 
-    return PersonalData(administration(), load_settings().homes_dir)
+    admin = administration()
+    settings = load_settings()
+    return PersonalData(admin, settings.homes_dir, community=admin.community, isolated=settings.isolation == "users")
 
 
 def cmd_member_export(args) -> int:
@@ -278,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "give only ASSIGNMENT; elsewhere COURSE ASSIGNMENT, from the platform's state.")
     p.add_argument("course", metavar="COURSE", help="course id (omit inside a course directory)")
     p.add_argument("assignment", metavar="ASSIGNMENT", nargs="?", help="assignment name")
-    p.add_argument("--workers", type=int, help="parallel workers (default: one per CPU core)")
+    p.add_argument("--workers", type=int, help="parallel workers (default: one more than the CPU cores)")
     p.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeatable)")
     p.add_argument("--force", action="store_true", default=None, help="grade again what is already graded")
     p.add_argument("--cell-timeout", type=float, help="seconds per cell (default: the course's Execute.timeout)")
@@ -305,7 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("archive")
     p.set_defaults(func=cmd_restore)
 
+    from .isolation_report import add_arguments
 
+    security = sub.add_parser("security", help="Security checks").add_subparsers(dest="action", required=True)
+    p = security.add_parser("matrix", help=cmd_security_matrix.__doc__)
+    add_arguments(p)
+    p.set_defaults(func=cmd_security_matrix)
 
     member = sub.add_parser("member", help="Member tools").add_subparsers(dest="action", required=True)
     p = member.add_parser("enrol", help="Enrol a member in a course")

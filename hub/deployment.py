@@ -36,6 +36,12 @@ def prepare(settings: Settings | None = None) -> Deployment:
         members = read_roster(settings.roster, courses)
     except (CourseError, RosterError) as e:
         fail(str(e))
+    isolated = settings.isolation == "users"
+    if isolated:  # members as their own system accounts: check the machine before changing anything
+        from .permissions import lock_down, preflight
+
+        if problem := preflight(settings):
+            fail(problem)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     password, generated = demo_password(settings.state_dir, settings.demo_password)
     store = MemberStore(settings.members_db_url)
@@ -52,4 +58,6 @@ def prepare(settings: Settings | None = None) -> Deployment:
         learners = [m for m in seeded.new_members if course.id in m.courses_as("learner")]
         sync_gradebook(course, gradebook_url(settings.state_dir, course.id, settings.gradebook_url), learners)
         release_first_assignment(course, root)
+    if isolated:
+        lock_down(settings, courses)
     return Deployment(settings, courses, seeded)

@@ -102,3 +102,18 @@ def sync_lessons(course: str, source: Path, home: Path) -> SyncReport:
     manifest_path.parent.mkdir(parents=True, exist_ok=True)
     manifest_path.write_text(json.dumps(delivered, indent=1, sort_keys=True))
     return report
+
+
+def main(argv=None) -> int:
+    """``python -m hub.lessons COURSE LESSONS HOME``: one merge, its report as JSON (run as the member)."""
+    import dataclasses
+    import sys
+
+    course, source, home = (argv or sys.argv[1:])[:3]
+    report = sync_lessons(course, Path(source), Path(home))
+    print(json.dumps(dataclasses.asdict(report)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -43,12 +43,17 @@ def pseudonym(username: str) -> str:
 
 
 def _walk(folder: Path, prefix: str, traces: Traces) -> None:
-    if not folder.is_dir():
+    """The member's files below ``folder``: plain files only, never through a link (a member may
+    plant one pointing at a file that is not theirs)."""
+    if folder.is_symlink() or not folder.is_dir():
         return
     traces.folders.append(folder)
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            traces.files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = path
+    for dirpath, dirnames, filenames in os.walk(folder):  # os.walk does not follow links
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath, name)
+            if not path.is_symlink() and path.is_file():
+                traces.files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = path
 
 
 def released_feedback(root: Path, exchange: Path, username: str):
@@ -66,9 +71,10 @@ def released_feedback(root: Path, exchange: Path, username: str):
 
 
 class PersonalData:
-    def __init__(self, admin, homes_dir: Path, community=None):
+    def __init__(self, admin, homes_dir: Path, community=None, isolated: bool = False):
         self.admin = admin  # hub.admin.Administration
         self.homes_dir = homes_dir
+        self.isolated = isolated  # members have system accounts (LEVA_ISOLATION=users)
         self.community = community  # optional hook: .export(username) -> dict, .erase(username) -> str
 
     @property
@@ -153,14 +159,14 @@ class PersonalData:
             api.stop_server(username)
             api.delete_user(username)
             done.append("hub: server stopped, user, groups and tokens deleted")
-        if self.community is not None:
-            done.append(f"community: {self.community.erase(username)}")
         for course in self.admin.courses:
             if self._anonymise_gradebook(course, username):
                 done.append(f"{course}: grades kept under {pseudonym(username)}, name and e-mail removed")
             for log in course_root(self.state_dir, course).glob("*.log"):
                 if self._redact_lines(log, needles):
                     done.append(f"{course}: lines naming the member removed from {log.name}")
+        if self.community is not None:  # after the gradebooks, so its grade watcher cannot bring a score back
+            done.append(f"community: {self.community.erase(username)}")
         for folder in traces.folders:
             shutil.rmtree(folder, ignore_errors=True)
         for name, path in traces.files.items():
@@ -169,6 +175,11 @@ class PersonalData:
         done.append(f"files: {len(traces.files)} deleted (home, submissions, feedback, exchange)")
         self.admin.store.remove(username)
         done.append("member store: name, e-mail, password and sign-in history deleted")
+        if self.isolated:
+            from .isolation import forget_member
+
+            forget_member(username)
+            done.append("system accounts removed")
         for db in self._sqlite_files():
             _vacuum(db)
         done.append("databases vacuumed: no deleted row is left in their free pages")

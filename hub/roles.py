@@ -1,11 +1,14 @@
 """JupyterHub RBAC roles: each kind of member holds only the scopes it needs.
 
-- learners: the default ``user`` role (``self``: their own server and tokens);
+- every member: the default ``user`` role, redefined here (``self``: their own
+  server and tokens; and the ``community`` service, their profile and progress);
 - instructors of a course (group ``formgrade-<course>``): list its learners,
   see their groups and activity, open the course's formgrader; nothing of
   other courses;
 - admins: JupyterHub's ``admin`` role, from the roster's ``admin`` rows;
-- the idle culler: list servers and stop idle ones.
+- the idle culler: list servers and stop idle ones;
+- the community service: read members, their groups and admin flag
+  (``hub/community/service.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,21 @@ SERVER_TOKEN_SCOPES = [
     "read:users:groups!user",
     "list:services",
     "read:services",
+    # the progress extension reports lesson progress to the community service
+    "access:services!service=community",
 ]
+
+# Every member: themselves, and the community service (profiles, progress, badges).
+USER_ROLE = {
+    "name": "user",
+    "description": "Every member: their own server and tokens, and the community service",
+    "scopes": [
+        "self",
+        "access:services!service=community",
+        "list:services!service=community",
+        "read:services!service=community",
+    ],
+}
 
 
 def course_roles(course_ids) -> list[dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from .courses import PROJECT_ROOT, courses_dir
 
@@ -21,6 +22,9 @@ class Settings:
     port: int
     demo_password: str | None
     gradebook_url: str | None = None  # template with {course}; default: SQLite per course
+    community_db: str | None = None  # the community service's database; default: SQLite
+    isolation: str = "none"  # LEVA_ISOLATION: none (the demo) or users (see SECURITY.md)
+    public_url: str | None = None  # LEVA_PUBLIC_URL: https://… when a TLS proxy serves the platform
 
     @property
     def hub_db_url(self) -> str:
@@ -29,6 +33,10 @@ class Settings:
     @property
     def members_db_url(self) -> str:
         return f"sqlite:///{self.state_dir / 'members.sqlite'}"
+
+    @property
+    def community_db_url(self) -> str:
+        return self.community_db or f"sqlite:///{self.state_dir / 'community' / 'community.sqlite'}"
 
     @property
     def homes_dir(self) -> Path:
@@ -45,6 +53,29 @@ def _port(value: str) -> int:
     return port
 
 
+ISOLATION_MODES = {
+    "none": "every member's server runs as the hub's own system user (the demo)",
+    "users": "each member's server runs as their own system account (production; the hub runs as root)",
+}
+
+
+def _isolation(value: str) -> str:
+    mode = value.strip().lower() or "none"
+    if mode not in ISOLATION_MODES:
+        choices = "; ".join(f"{k}: {v}" for k, v in ISOLATION_MODES.items())
+        raise SystemExit(f"leva: LEVA_ISOLATION={value!r} is not a mode; use one of {choices}")
+    return mode
+
+
+def _public_url(value: str) -> str | None:
+    if not value:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SystemExit(f"leva: LEVA_PUBLIC_URL={value!r} is not a URL; use one like https://leva.example.org/")
+    return value if value.endswith("/") else value + "/"
+
+
 def load_settings(environ=os.environ) -> Settings:
     state_dir = Path(environ.get("LEVA_STATE_DIR") or PROJECT_ROOT / "var").resolve()
     return Settings(
@@ -54,4 +85,7 @@ def load_settings(environ=os.environ) -> Settings:
         port=_port(environ.get("LEVA_PORT", "8000")),
         demo_password=environ.get("LEVA_DEMO_PASSWORD") or None,
         gradebook_url=environ.get("LEVA_GRADEBOOK_URL") or None,
+        community_db=environ.get("LEVA_COMMUNITY_DB_URL") or None,
+        isolation=_isolation(environ.get("LEVA_ISOLATION", "none")),
+        public_url=_public_url(environ.get("LEVA_PUBLIC_URL", "")),
     )

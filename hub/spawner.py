@@ -76,5 +76,9 @@ class LevaSpawner(SimpleLocalProcessSpawner):
             if course is None or not course.lessons_dir.is_dir():
                 self.log.warning("%s is in course %r, which has no lessons", self.user.name, course_id)
                 continue
-            report = sync_lessons(course_id, course.lessons_dir, home)
+            report = self.sync_course(course_id, course.lessons_dir, home)
             self.log.info("Lessons for %s: %s", self.user.name, report)
+
+    def sync_course(self, course_id: str, lessons_dir: Path, home: Path):
+        """Merge one course's lessons into the home (``hub.isolation`` does it as the member)."""
+        return sync_lessons(course_id, lessons_dir, home)

@@ -11,6 +11,8 @@ import pytest
 from hub.courses import courses_dir
 from tests.hubtools import PROJECT, RunningHub
 
+pytest_plugins = ["tests.browser"]  # the browser journeys: Playwright fixtures, screenshots, failure artifacts
+
 
 @pytest.fixture(scope="session")
 def hub_courses(tmp_path_factory):

@@ -7,7 +7,8 @@ Loaded by ``tests/conftest.py`` (``pytest_plugins``). It gives:
   ``test-artifacts/<test>/NN-<name>.png``; it signs members in, each in a browser context of
   their own, and records every page's console messages and uncaught errors;
 - a ``pytest_runtest_makereport`` hook: when a journey's test fails, the page it was on is saved as
-  ``failure.png`` and every page's console as ``console.log``, beside the step screenshots.
+  ``failure.png``, every page's console as ``console.log`` and the end of the hub's log as
+  ``hub.log``, beside the step screenshots.
 
 Playwright cannot download its own browser build here: it drives Debian's ``chromium`` (installed by
 ``tests/start-services.sh``), or the executable in ``LEVA_CHROMIUM``. Without one the journeys are
@@ -21,6 +22,7 @@ import re
 import shutil
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -102,6 +104,7 @@ class Journey:
         self.pages = []  # (label, page)
         self.console: list[str] = []
         self.page = None  # the page the member is looking at: what step() and a failure save
+        self.hubs = []  # the hubs signed in to: a failure keeps the end of their logs
         self.steps = 0
         self.started = time.monotonic()
         self.log: list[str] = []
@@ -127,23 +130,27 @@ class Journey:
         page.on("framenavigated", lambda f: f == page.main_frame and self.console.append(
             f"[{self._clock()}] {name} navigated: {f.url}"))
         news = page.locator(".Toastify__toast", has_text="official Jupyter news")
-        page.add_locator_handler(news, lambda: news.get_by_role("button", name="No", exact=True).click(), times=1)
+        page.add_locator_handler(news, lambda: news.get_by_role("button", name="No", exact=True).click())
         self.page = page
 
-    def sign_in(self, hub, username: str, password: str = DEMO_PASSWORD, expect_url: str | None = None):
+    def sign_in(self, hub, username: str, password: str = DEMO_PASSWORD, next_url: str | None = None,
+                expect_url: str | None = None):
         """A new browser (context) for the member, signed in through the hub's login form.
 
-        Returns the page once the hub has sent it on; ``expect_url`` is the glob it should land on
-        (default: the member's JupyterLab).
+        ``next_url`` is where the member was going (a hub path, e.g. ``/hub/admin``). Returns the
+        page once the hub has sent it on; ``expect_url`` is the glob it should land on (default:
+        ``next_url``, else the member's JupyterLab).
         """
+        if hub not in self.hubs:
+            self.hubs.append(hub)
         context = self.context(username)
         page = context.new_page()
-        page.goto(f"{hub.url}/hub/login")
+        page.goto(f"{hub.url}/hub/login" + (f"?next={quote(next_url)}" if next_url else ""))
         page.locator("#username_input").fill(username)
         page.locator("#password_input").fill(password)
         page.locator("#login_submit").click()
         # the first sign-in spawns the member's server: allow for a slow machine
-        page.wait_for_url(expect_url or f"**/user/{username}/lab**", timeout=180_000)
+        page.wait_for_url(expect_url or (f"**{next_url}" if next_url else f"**/user/{username}/lab**"), timeout=180_000)
         return page
 
     def use(self, page):
@@ -172,13 +179,18 @@ class Journey:
     # endings
 
     def save_failure(self) -> None:
-        """The page the member was on when the test failed, and the console of every page."""
+        """The page the member was on when the test failed, the console of every page, the hub's log."""
         if self.page is not None and not self.page.is_closed():
             try:
                 self.page.screenshot(path=self.folder / "failure.png", timeout=15_000)
             except Exception as e:  # a crashed page must not hide the test's own error
                 self.console.append(f"[{self._clock()}] could not take the failure screenshot: {e}")
         (self.folder / "console.log").write_text("\n".join(self.console) + "\n")
+        for i, hub in enumerate(self.hubs):
+            try:
+                (self.folder / f"hub{i + 1 if i else ''}.log").write_text(hub.log()[-200_000:])
+            except OSError:
+                pass
 
     def close(self) -> None:
         self.log.append(f"{self._clock()}  end")

@@ -352,14 +352,24 @@ def test_cookie_writes_need_the_xsrf_token(members, profiles):
 # progress, linked automatically
 
 
+def open_lesson(member, path: str) -> None:
+    """Open a lesson as JupyterLab does: read it, then start its kernel session."""
+    assert member.server("GET", f"/api/contents/{path}").status_code == 200
+    r = member.server("POST", "/api/sessions", json={"path": path, "type": "notebook", "name": "", "kernel": {"name": "python3"}})
+    assert r.status_code == 201, r.text
+
+
 def test_progress_appears_after_a_learner_opens_a_lesson(members, profiles, hub_courses):
     luca = members["luca"]
     luca.start_server()
     lessons = load_course(hub_courses / DM).lessons
     first, second = f"{DM}/{lessons[0]}", f"{DM}/{lessons[1]}"
-    assert luca.server("GET", f"/api/contents/{first}").status_code == 200
+    # the file browser reads every notebook of a folder it lists: that opens none of them
+    assert luca.server("GET", f"/api/contents/{DM}").status_code == 200
+    open_lesson(luca, first)
     seen = eventually(luca, "luca", lambda v: v["courses"][DM]["lessons"][lessons[0]]["opened"], "the lesson to show as opened")
     assert not seen["courses"][DM]["lessons"][lessons[0]]["completed"]
+    assert not seen["courses"][DM]["lessons"][lessons[-1]]["opened"], "listed, not opened"
     assert seen["courses"][DM]["last_activity"]
 
     # a second lesson in JupyterLab's way: a session with a kernel, cells run, the notebook saved
@@ -450,7 +460,7 @@ def test_suggestions_name_members_who_passed(members, profiles, chiara_badge, hu
     elena, chiara = members["elena"], members["chiara"]
     lesson = load_course(hub_courses / NET).lessons[0]
     elena.start_server()
-    assert elena.server("GET", f"/api/contents/{NET}/{lesson}").status_code == 200
+    open_lesson(elena, f"{NET}/{lesson}")
     eventually(elena, "elena", lambda v: v["courses"][NET]["lessons"][lesson]["opened"], "elena's lesson to show")
 
     def helpers():
@@ -557,7 +567,7 @@ def test_service_restart_loses_nothing(platform, members, profiles, chiara_badge
 
     # while it is down, luca opens a lesson: his server keeps the event and retries
     lesson = load_course(hub_courses / DM).lessons[2]
-    assert luca.server("GET", f"/api/contents/{DM}/{lesson}").status_code == 200
+    open_lesson(luca, f"{DM}/{lesson}")
     wait_for(lambda: _queued(platform, "luca") >= 1, 20, "the event to wait in luca's queue")
 
     # the hub starts the service again (it checks its services every 30 s)

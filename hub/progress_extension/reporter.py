@@ -31,6 +31,7 @@ from .queue import ProgressQueue
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 KERNEL_EVENTS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
+OPEN_SESSION_WAIT = 3  # seconds JupyterLab takes to start a notebook's session after reading it
 OPENED_AGAIN_AFTER = 300  # seconds: JupyterLab re-reads an open notebook before every save
 
 
@@ -104,8 +105,12 @@ class ProgressReporter(LoggingConfigurable):
             return
         if data.get("action") == "get":
             if time.monotonic() - self._opened.get(path, -OPENED_AGAIN_AFTER) >= OPENED_AGAIN_AFTER:
-                self._opened[path] = time.monotonic()
-                self.queue.opened(path)
+                # Listing a folder reads every notebook in it too; only a notebook opened in
+                # JupyterLab gets a kernel session, within moments of being read.
+                await asyncio.sleep(OPEN_SESSION_WAIT)
+                if await self.serverapp.session_manager.session_exists(path=path):
+                    self._opened[path] = time.monotonic()
+                    self.queue.opened(path)
         elif data.get("action") == "save":
             self.queue.saved(path, *self.cells_run(path))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.api import Gradebook
 
 from hub.courses import load_course
 from hub.grading import course_root, exchange_root, gradebook_url, sync_gradebook
@@ -128,6 +129,38 @@ def test_full_cycle(hub, hub_courses, luca, marco, first_assignment):
     assert rows["chiara", name]["status"] == "graded" and float(rows["chiara", name]["score"]) == 0
     later = course.assignments[1].name
     assert rows["luca", later]["status"] == "missing"
+
+
+def test_a_corrupt_submission_is_reported_and_the_others_graded(hub, hub_courses, luca, first_assignment):
+    """luca resubmits a file that is not a notebook; chiara a right answer whose test cells she tampered with."""
+    name = first_assignment.name
+    path = f"/api/contents/{COURSE}/{name}/{name}.ipynb"
+    assert luca.server("PUT", path, json={"type": "file", "format": "text", "content": "{ this is not a notebook"}).ok
+    ok(action(luca, "submit", COURSE, name))
+    chiara = hub.login("chiara")
+    chiara.start_server()
+    notebook = json.loads(nbformat.writes(nbformat.read(hub_courses / COURSE / "source" / name / f"{name}.ipynb", as_version=4)))
+    tests = [c for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade") and c["cell_type"] == "code"]
+    tests[0]["metadata"]["nbgrader"]["grade_id"] += "-mine"
+    tests[0]["metadata"]["nbgrader"]["checksum"] = "0" * 32
+    notebook["cells"].remove(tests[1])
+    assert chiara.server("PUT", path, json={"type": "notebook", "format": "json", "content": notebook}).ok
+    ok(action(chiara, "submit", COURSE, name))
+    marco = hub.login("marco")
+    ok(formgrader(marco, "POST", f"/assignment/{name}/collect"))
+
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "leva"), "grade", COURSE, name, "--force", "--no-progress"],
+        env=hub.env, capture_output=True, text=True, timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "luca" in output and "not a readable notebook" in output
+    root = course_root(hub.state_dir, COURSE)
+    assert (root / "autograded" / "chiara" / name).is_dir(), "the others are graded"
+    with Gradebook(gradebook_url(hub.state_dir, COURSE, None), course_id=COURSE) as gb:
+        graded = gb.find_submission(name, "chiara")
+        assert graded.code_score == graded.max_code_score, "graded with the gradebook's tests, whatever she did to hers"
 
 
 def test_learner_sees_nothing_of_another_course(hub, luca):

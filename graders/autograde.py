@@ -1158,7 +1158,7 @@ class CohortGrader(LoggingConfigurable):
 
             settings = load_settings()
             state_dir, catalogue = settings.state_dir, settings.courses_dir
-        roots = [self.target.root, run_root, Path(tempfile.gettempdir()) / STAGING]
+        roots = [self.target.root, run_root]
         if state_dir is not None:
             roots += [state_dir, catalogue]
         source = Path(self.coursedir.format_path(self.coursedir.source_directory, ".", self.assignment))

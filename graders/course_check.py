@@ -587,15 +587,34 @@ def _read_scores(scratch: ScratchCourse, assignment: str, student: str,
     return scores
 
 
-def autograde(scratch: ScratchCourse, assignment: str, submissions: Mapping[str, Submission]
-              ) -> Grading:
+#: jupyter_client's kernel start can lose a race for its ports on a busy machine; the kernel is
+#: then gone before nbgrader's first message.  That says nothing about the notebook: grade again.
+KERNEL_START_FAILURE = "Kernel died before replying to kernel_info"
+
+
+def autograde(scratch: ScratchCourse, assignment: str, submissions: Mapping[str, Submission],
+              retries: int = 2) -> Grading:
     """Autograde several submissions of one generated assignment in one nbgrader run.
 
     ``submissions`` maps a student id to a notebook (path, JSON dict or
     node), or to ``{notebook name: notebook}`` for assignments of several
     notebooks.  Students are created in the gradebook as needed; earlier
     submissions of other students in the scratch course are left alone.
+    Submissions whose kernel failed to start are graded again, ``retries`` times at most.
     """
+    grading = _autograde_once(scratch, assignment, submissions)
+    again = {s: submissions[s] for s in grading.errors if KERNEL_START_FAILURE in grading.log}
+    if again and retries > 0:
+        retried = autograde(scratch, assignment, again, retries - 1)
+        for student in again:
+            grading.errors.pop(student, None)
+        grading.scores.update(retried.scores)
+        grading.errors.update(retried.errors)
+        grading.seconds.update(retried.seconds)
+    return grading
+
+
+def _autograde_once(scratch: ScratchCourse, assignment: str, submissions: Mapping[str, Submission]) -> Grading:
     sources = {p.stem: read_notebook(p)
                for p in _notebook_files(scratch.path("source", ".", assignment))}
     names = list(sources)

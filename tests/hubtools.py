@@ -67,7 +67,9 @@ class RunningHub:
         self.log_path = state_dir.parent / f"{state_dir.name}-hub.log"
         self.proc = None
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 180) -> None:
+        """Start the hub and wait until it answers (its first start also releases assignments
+        and starts every service, which takes a while on a busy machine)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -87,7 +89,11 @@ class RunningHub:
             except requests.ConnectionError:
                 return False
 
-        wait_for(up, timeout, "the hub to answer")
+        try:
+            wait_for(up, timeout, "the hub to answer")
+        except BaseException:
+            self.stop()  # never leave a hub behind that the next test would trip over
+            raise
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

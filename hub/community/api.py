@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import yaml
-from sqlalchemy import delete
 from tornado import web
 
 from .base import JSONHandler
-from .models import Badge, Profile, Tag
-from .profiles import ProfileError, apply_patch, default_profile, tags_of
+from .models import Badge
+from .profiles import ProfileError, update_profile
 from .progress import EventError, record_events
 from .views import course_learners, directory, leaderboard, member_view, score_distribution, suggestions
 
@@ -46,19 +45,10 @@ class MemberHandler(JSONHandler):
             raise web.HTTPError(403, "Members edit only their own profile")
         data = self.json_body()
         with self.community.session() as db:
-            profile = db.get(Profile, username)
-            if profile is None:
-                profile = default_profile(username)
-                db.add(profile)
             try:
-                apply_patch(profile, data)
+                profile = update_profile(db, username, data)
             except ProfileError as e:
-                db.rollback()
                 raise web.HTTPError(400, str(e)) from None
-            db.flush()
-            db.execute(delete(Tag).where(Tag.username == username))
-            db.add_all(Tag(username=username, kind=kind, key=key) for kind, key in sorted(tags_of(profile)))
-            db.commit()
             view = member_view(self.community, db, access, target, profile)
         self.write_json(view)
 

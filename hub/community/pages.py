@@ -13,13 +13,12 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import delete
 from tornado import web
 
 from .access import HIDEABLE_FIELDS
 from .base import BaseHandler
-from .models import VISIBILITIES, Badge, Profile, Tag
-from .profiles import ProfileError, apply_patch, default_profile, tags_of
+from .models import VISIBILITIES, Badge, Profile
+from .profiles import ProfileError, update_profile
 from .views import course_learners, directory, leaderboard, member_view, score_distribution, suggestions
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -157,19 +156,10 @@ class EditPage(PageHandler):
     async def post(self, username):
         await self._own(username)
         with self.community.session() as db:
-            profile = db.get(Profile, username)
-            if profile is None:
-                profile = default_profile(username)
-                db.add(profile)
             try:
-                apply_patch(profile, _form_to_patch(_Form(self)))
+                update_profile(db, username, _form_to_patch(_Form(self)))
             except ProfileError as e:
-                db.rollback()
                 return self._render(self.community.profile(db, username), error=str(e), status=400)
-            db.flush()
-            db.execute(delete(Tag).where(Tag.username == username))
-            db.add_all(Tag(username=username, kind=kind, key=key) for kind, key in sorted(tags_of(profile)))
-            db.commit()
         self.redirect(f"{self.settings['prefix']}members/{username}")
 
 

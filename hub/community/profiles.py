@@ -13,9 +13,10 @@ from urllib.parse import urlparse
 
 import markdown
 import nh3
+from sqlalchemy import delete
 
 from .access import HIDEABLE_FIELDS
-from .models import VISIBILITIES, Profile, utcnow
+from .models import VISIBILITIES, Profile, Tag, utcnow
 
 TEXT_LIMITS = {"display_name": 80, "headline": 140, "city": 80, "bio": 5000}
 LIST_FIELDS = ("skills", "interests", "languages")
@@ -138,3 +139,25 @@ def render_bio(text: str) -> str:
     return nh3.clean(
         html, tags=BIO_TAGS, attributes=BIO_ATTRIBUTES, url_schemes=URL_SCHEMES, link_rel="nofollow noopener ugc"
     )
+
+
+def update_profile(db, username: str, patch: dict) -> Profile:
+    """Apply a patch to a member's profile (made at their first edit), re-index its tags, commit.
+
+    Raises :class:`ProfileError` with the session rolled back; the API and the
+    profile page both edit through here.
+    """
+    profile = db.get(Profile, username)
+    if profile is None:
+        profile = default_profile(username)
+        db.add(profile)
+    try:
+        apply_patch(profile, patch)
+    except ProfileError:
+        db.rollback()
+        raise
+    db.flush()
+    db.execute(delete(Tag).where(Tag.username == username))
+    db.add_all(Tag(username=username, kind=kind, key=key) for kind, key in sorted(tags_of(profile)))
+    db.commit()
+    return profile

@@ -54,12 +54,16 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
+# jsonschema imports rfc3987_syntax, where installed, to check IRI formats, which notebook schemas do not use;
+# building its grammar takes seconds of CPU in every grading process (the forkserver and the coordinator)
+sys.modules.setdefault("rfc3987_syntax", None)
+
+import nbformat  # noqa: E402
 from nbconvert.exporters import NotebookExporter
 from nbformat import NotebookNode
 from sqlalchemy.exc import SAWarning
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Float, Instance, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Float, Instance, Integer, List, Unicode, default
 from traitlets.config import Config, LoggingConfigurable
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -69,6 +73,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from nbgrader.utils import is_ignored
 
 from . import hooks
+from .guard import fingerprinter
 from .sandbox import FactorySpec, KernelFactory, Limits, SandboxKernel, protected_paths
 
 
@@ -457,6 +462,7 @@ class SandboxedExecute(Execute):
     output_limit = Integer(16 * 1024 * 1024, help="Bytes of output one notebook may produce.").tag(config=True)
     guard_token = Unicode("")
     seal_source = Unicode("")
+    test_cells = Dict(help="Position in the guard's plan of each test cell, by notebook index.")
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):
         from nbclient import NotebookClient
@@ -476,6 +482,16 @@ class SandboxedExecute(Execute):
         self.set_widgets_metadata()
         return self.nb, self.resources
 
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
+        if index not in self.test_cells:
+            return super().preprocess_cell(cell, resources, index)
+        source = cell.source  # the test as the kernel runs it (see test_statements); as it was in the notebook
+        cell.source = test_statements(source)[0]
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        finally:
+            cell.source = source
+
     def seal(self) -> None:
         reply = self.wait_for_reply(self.kc.execute(self.seal_source, store_history=False))
         if reply is None:
@@ -486,6 +502,13 @@ class SandboxedExecute(Execute):
             raise SubmissionFailed(f"tampering with the grader: {tampered[0]}")
         if not any(line.split()[:2] == ["seal", self.guard_token] for line in report):
             raise SubmissionFailed("the grader could not confirm that every cell ran")
+        finished = {int(line.split()[1]) for line in report if line.startswith("test ") and line.endswith(" finished")}
+        for index, position in self.test_cells.items():
+            cell = self.nb.cells[index]
+            if position not in finished and not any(o.get("output_type") == "error" for o in cell.outputs):
+                name = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index + 1}")
+                raise SubmissionFailed(f"tampering with the grader: the test {name!r} stopped before its end "
+                                       f"and no error was reported")
 
     def process_message(self, msg: dict, cell: NotebookNode, cell_index: int):
         self.output_bytes += _message_size(msg.get("content", {}))
@@ -580,16 +603,62 @@ def ipython_source(source: str) -> str | None:
         return None
 
 
-def guard_plan(nb: NotebookNode, skip_tag: str, token: str, seal: str) -> dict:
-    """The guard's configuration: every cell the kernel will be asked to run, in order."""
-    cells = []
-    for cell in nb.cells:
+#: Appended to every test cell the kernel runs: reaching it proves the test's statements all ran.
+TEST_END = "\npass  # leva: end of the test\n"
+
+
+@functools.lru_cache(maxsize=4096)
+def test_statements(source: str) -> tuple[str, tuple] | None:
+    """How the kernel runs a test cell: the source it is sent, and what the guard expects it to execute.
+
+    IPython compiles each top-level statement of a cell on its own and stops
+    at the first that raises.  The test is sent with a last ``pass`` appended;
+    the guard sees every statement the kernel executes and compares it with
+    these fingerprints (bytecode, constants, names, first line), so a test
+    counts as finished only when all its statements and the ``pass`` ran, in
+    order, whatever the notebook's code did to how errors are reported.  A
+    test whose last statement is an expression keeps it shown, without the
+    ``pass`` (only the statements before it are then proved).  None: IPython
+    will refuse the cell.
+    """
+    sent = source.rstrip() + TEST_END
+    transformed = ipython_source(sent)
+    try:
+        body = ast.parse(transformed or "").body
+    except SyntaxError:
+        return None
+    if len(body) < 2 or not isinstance(body[-1], ast.Pass):
+        return None
+    if isinstance(body[-2], ast.Expr):  # IPython shows a last expression: leave it last
+        sent, body = source, body[:-1]
+    flags, fingerprint = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0), fingerprinter()
+    fingerprints = []
+    for number, node in enumerate(body, 1):
+        last_expression = number == len(body) and isinstance(node, ast.Expr)
+        tree = ast.Interactive([node]) if last_expression else ast.Module([node], [])
+        fingerprints.append(fingerprint(compile(tree, "<test>", "single" if last_expression else "exec", flags,
+                                                dont_inherit=True)))
+    return sent, tuple(fingerprints)
+
+
+def guard_plan(nb: NotebookNode, skip_tag: str, token: str, seal: str) -> tuple[dict, dict[int, int]]:
+    """The guard's configuration: every cell the kernel will be asked to run, in order.
+
+    Also returns, for each test cell, its position in the plan by its index in the notebook.
+    """
+    cells, tests = [], {}
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip() or skip_tag in cell.metadata.get("tags", []):
             continue
         kind = cell_kind(cell)
         names = bound_names(cell.source) if kind == "locked" else ()
-        cells.append((ipython_source(cell.source), kind, names))
-    return {"cells": cells, "token": token, "seal": seal}
+        statements = test_statements(cell.source) if kind == "test" else None
+        if statements is None:
+            cells.append((ipython_source(cell.source), kind, names, None))
+        else:
+            tests[index] = len(cells)
+            cells.append((ipython_source(statements[0]), kind, names, statements[1]))
+    return {"cells": cells, "token": token, "seal": seal}, tests
 
 
 # ---------------------------------------------------------------------------
@@ -832,7 +901,8 @@ class _Worker:
         (kernel.work_dir / f"{name}.ipynb").write_text(sanitized)
         token = secrets.token_hex(16)
         seal = f"# leva: the notebook has ended ({secrets.token_hex(4)})\n"
-        kernel.configure(guard_plan(nb, self._skip_tag(), token, seal))
+        plan, self.execute.test_cells = guard_plan(nb, self._skip_tag(), token, seal)
+        kernel.configure(plan)
         self.factory.refill()
         from jupyter_core.utils import run_sync
 

@@ -464,6 +464,8 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
     Every name it uses is bound here, before any cell runs.
     """
     getframe, ast_parse_code = sys._getframe, type(shell.compile).ast_parse.__code__
+    run_code_code, run_ast_nodes_code = type(shell).run_code.__code__, type(shell).run_ast_nodes.__code__
+    code_type, fingerprint = types.CodeType, fingerprinter()
     codes = baseline.codes
     type_, id_, len_, list_, dict_, str_, bytes_ = type, id, len, list, dict, str, bytes
     callable_, range_, max_, enumerate_, base_exception = callable, range, max, enumerate, BaseException
@@ -492,13 +494,23 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
         kept = {k: v for k, v in saved.items() if k != "__annotations__" and (callable(v) or isinstance(v, _BEHAVIOUR))}
         classes.append((f"{cls.__module__}.{cls.__qualname__}", cls, kept, tuple(kept), tuple(kept.values()),
                         [len(saved)]))
-    any_, map_, is_not = any, map, operator.is_not
+    any_, map_, is_not, ne = any, map, operator.is_not, operator.ne
+    # the same, flattened, for one C-level pass over everything before each locked cell
+    dict_get, proxy_get = dict.get, types.MappingProxyType.get
+    module_dicts = [module.__dict__ for _, module, _, keys, _ in modules for _ in keys]
+    module_keys = [key for *_, keys, _ in modules for key in keys]
+    module_values = [value for *_, values in modules for value in values]
+    class_proxies = [cls.__dict__ for _, cls, *_ in classes]
+    class_sizes = [size[0] for *_, size in classes]
+    class_dicts = [proxy for proxy, (_, _, _, keys, _, _) in zip(class_proxies, classes) for _ in keys]
+    class_keys = [key for _, _, _, keys, _, _ in classes for key in keys]
+    class_values = [value for _, _, _, _, values, _ in classes for value in values]
     user_ns, system_names = shell.user_ns, SYSTEM_NAMES
     threads_at_start = frozenset(current_frames())
     graveyard: list = []  # what was replaced: never freed while the kernel lives, so no finalizer runs here
 
     state = {"config": None, "next": 0, "owned": {}, "owned_upto": 0, "builtins": None, "system": None,
-             "dead": False}
+             "dead": False, "test": None}
 
     def same(current, saved) -> bool:
         if current is saved:
@@ -617,6 +629,10 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
 
         Unchanged ones (nearly all) are recognised by C-level comparisons only.
         """
+        if not (any_(map_(is_not, map_(dict_get, module_dicts, module_keys), module_values))
+                or any_(map_(ne, map_(len_, class_proxies), class_sizes))
+                or any_(map_(is_not, map_(proxy_get, class_dicts, class_keys), class_values))):
+            return
         for name, module, saved, keys, values in modules:
             current = module.__dict__
             if not any_(map_(is_not, map_(current.get, keys), values)):
@@ -643,6 +659,7 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
                     set_type_attr(cls, key, value)
                     note(f"{name}.{key}")
             size[0] = len_(current)  # what the class holds now, its library's own caches included
+        class_sizes[:] = [size[0] for *_, size in classes]
 
     def restore_names() -> None:
         """``builtins``, IPython's names and the locked cells' names as they were; no shadowed builtins."""
@@ -699,9 +716,17 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
                     state["owned"][name] = user_ns.get(name, missing)
         state["owned_upto"] = max_(upto, state["owned_upto"])
 
-    def on_cell(source: str) -> None:
+    def finish_test() -> None:
+        """Say whether the test cell that just ran executed all its statements (``test N finished``)."""
+        position, _, expected, done = state["test"]
+        state["test"] = None
+        write_out(f"test {position} {'finished' if done[0] == len_(expected) else 'stopped'}\n")
+
+    def on_cell(source: str, runner) -> None:
         if state["config"] is None:
             first_cell()
+        if state["test"] is not None:
+            finish_test()
         config = state["config"]
         cells, index = config["cells"], state["next"]
         while index < len_(cells) and cells[index][0] is None:
@@ -724,10 +749,42 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
             if kind == "test" and foreign_threads():
                 tamper("a thread the notebook started was still running when the tests ran")
                 return
+        if kind == "test" and cells[index][3] is not None:
+            state["test"] = (index, runner, cells[index][3], [0])
         state["next"] = index + 1
 
+    def on_statement(code, caller) -> None:
+        """IPython executes one top-level statement of the running test cell: is it the test's next one?
+
+        Only an execution by IPython's own ``run_code``, called by the
+        ``run_ast_nodes`` of the very run that parsed this cell, counts.
+        """
+        if caller.f_code is not run_code_code:
+            return
+        outer = caller.f_back
+        _, runner, expected, done = state["test"]
+        if outer is None or outer.f_code is not run_ast_nodes_code or outer.f_back is not runner:
+            return
+        try:
+            same = done[0] < len_(expected) and fingerprint(code) == expected[done[0]]
+        except ValueError:  # a constant marshal cannot write: no compiler made that
+            same = False
+        if not same:
+            tamper("a test cell executed a statement that is not the test's")
+            return
+        done[0] += 1
+
     def watch(event, args):
-        if event != "compile" or state["dead"]:
+        if state["dead"]:
+            return
+        if event == "exec":
+            if state["test"] is not None and type_(args[0]) is code_type:
+                try:
+                    on_statement(args[0], getframe(1))
+                except base_exception:  # noqa: BLE001 - the watch must never raise into the kernel
+                    exit_now()
+            return
+        if event != "compile":
             return
         try:
             source = args[0]
@@ -743,7 +800,7 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
             try:
                 if not trusted(caller):
                     return  # a parse started by someone else's code, not a cell of the notebook
-                on_cell(source.decode("utf-8", "surrogateescape") if kind is bytes_ else source)
+                on_cell(source.decode("utf-8", "surrogateescape") if kind is bytes_ else source, caller.f_back)
             finally:
                 if collecting:
                     gc_enable()
@@ -755,6 +812,23 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
                 exit_now()
 
     return watch
+
+
+def fingerprinter():
+    """A function telling what identifies a compiled statement: bytecode, constants, names, first line.
+
+    Not the file name, which IPython chooses per cell.  Constants are
+    compared as marshal writes them, so no object's own ``__eq__`` runs.  It
+    looks up no global name when called: the watch uses it while the
+    notebook's code could have changed any module.
+    """
+    dumps, code_type, type_, tuple_ = marshal.dumps, types.CodeType, type, tuple
+
+    def fingerprint(code) -> tuple:
+        consts = tuple_([fingerprint(c) if type_(c) is code_type else dumps(c) for c in code.co_consts])
+        return code.co_code, consts, code.co_names, code.co_varnames, code.co_firstlineno
+
+    return fingerprint
 
 
 def _nested_codes(code: types.CodeType) -> list:

@@ -143,7 +143,26 @@ def _preload(spec: FactorySpec) -> list[str]:
             importlib.import_module("matplotlib.font_manager").findfont("DejaVu Sans")
         except Exception:  # noqa: BLE001
             pass
+    _warm_tracebacks()
     return loaded
+
+
+def _warm_tracebacks() -> None:
+    """Show one traceback the way a kernel does, so that kernels inherit what it costs the first time.
+
+    A kernel's first traceback fills :mod:`inspect`'s file-to-module caches
+    (a ``realpath`` for every loaded module, pandas' hundreds included) and
+    loads the syntax highlighter; every failing test shows one.
+    """
+    from IPython.core.ultratb import AutoFormattedTB
+
+    try:
+        exec(compile("def warm_up():\n    raise ValueError('warm-up')\nwarm_up()", "<leva-warm-up>", "exec"), {})
+    except ValueError:
+        try:
+            AutoFormattedTB(mode="Context").structured_traceback(*sys.exc_info())
+        except Exception:  # noqa: BLE001 - only a head start
+            pass
 
 
 def _close_fds(keep: set[int]) -> None:
@@ -211,6 +230,9 @@ def _run_kernel(spec: FactorySpec, baseline, work_dir: str, ctrl_dir: str, confi
     app = IPKernelApp.instance()
     app.initialize(["-f", os.path.join(ctrl_dir, "kernel.json"), "--HistoryManager.hist_file=:memory:",
                     "--IPKernelApp.quiet=True"])
+    # IPython formats each error's traceback a second time, to keep for %history: a grading kernel never
+    # shows it, and a failing test's traceback is the slowest thing a kernel does
+    app.kernel.shell._format_exception_for_storage = _exception_for_history
 
     def put_guard_up() -> None:
         try:
@@ -229,6 +251,10 @@ def _run_kernel(spec: FactorySpec, baseline, work_dir: str, ctrl_dir: str, confi
     IOLoop.current().add_callback(put_guard_up)
     app.start()
     os._exit(0)
+
+
+def _exception_for_history(exception, filename=None, running_compiled_code=False) -> dict:
+    return {"ename": type(exception).__name__, "evalue": "", "traceback": []}
 
 
 def _reseed() -> None:

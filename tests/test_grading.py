@@ -348,6 +348,16 @@ def cheats(root: Path) -> dict[str, object]:
         def forgive(result):
             result.error_in_exec = None
         get_ipython().events.register("post_run_cell", forgive)''')
+    found["hide-errors-while-tested"] = with_answers(root, HONESTY, {
+        "mean": "def mean(xs):\n    ip = get_ipython()  # while the test runs: no traceback, a reply saying 'ok'\n"
+                "    ip.showtraceback = lambda *args, **kwargs: None\n"
+                "    type(ip.displayhook.exec_result).success = property(lambda self: True)\n    return 0",
+        "span": blank["span"].source})
+    found["skip-the-rest-of-the-test"] = with_answers(root, HONESTY, {
+        "mean": "import sys\ndef mean(xs):\n    frame = sys._getframe(1)  # the first assert passes, the rest never run\n"
+                "    while frame is not None:\n        if frame.f_code.co_name == 'run_ast_nodes':\n"
+                "            frame.f_locals['to_run'].clear()\n        frame = frame.f_back\n    return 0.0",
+        "span": blank["span"].source})
     found["redefine-assertionerror"] = _blank_with(root, '''
         import builtins
         AssertionError = builtins.AssertionError = type("AssertionError", (Warning,), {})
@@ -380,7 +390,8 @@ def cheats(root: Path) -> dict[str, object]:
 
 
 #: Tricks that end the kernel or that the guard catches: the submission fails (0 points, manual grading).
-FAILING = {"input-transformer", "hide-errors", "os-exit", "exit"}
+FAILING = {"input-transformer", "hide-errors", "os-exit", "exit", "hide-errors-while-tested",
+           "skip-the-rest-of-the-test"}
 
 
 @pytest.fixture(scope="module")
@@ -409,7 +420,8 @@ SHADOW_NUMPY = textwrap.dedent('''\
 TRICKS = [
     "edit-tests", "delete-tests", "test-made-solution", "test-not-graded", "grade-id-and-checksum",
     "skip-tag-and-points", "patch-module-and-builtin", "rebind-names", "shadow-module-file", "input-transformer",
-    "ast-transformer", "hide-errors", "swallow-exceptions", "post-run-callback", "redefine-assertionerror",
+    "ast-transformer", "hide-errors", "swallow-exceptions", "post-run-callback", "hide-errors-while-tested",
+    "skip-the-rest-of-the-test", "redefine-assertionerror",
     "read-solution", "write-gradebook", "write-outside", "kill-the-grader", "subprocess", "sys-exit", "os-exit",
     "exit", "raise-after-tests",
 ]
@@ -451,12 +463,15 @@ def test_what_the_grader_put_back_is_reported(cheated):
     assert any(r.startswith("math") for r in by_student["rebind-names"].restored)
     assert any("metadata restored" in r for r in by_student["test-made-solution"].restored)
     assert "tampering" in by_student["input-transformer"].reason
+    for trick in ("hide-errors-while-tested", "skip-the-rest-of-the-test"):
+        assert "the test 'test_mean' stopped before its end" in by_student[trick].reason
     assert not by_student["honest-correct"].restored
 
 
 #: Tricks that earn points from plain ``nbgrader autograde``: why the guard exists.
 PAYING_UNDER_NBGRADER = ["patch-module-and-builtin", "rebind-names", "shadow-module-file", "skip-tag-and-points",
-                         "input-transformer", "ast-transformer", "hide-errors", "read-solution"]
+                         "input-transformer", "ast-transformer", "hide-errors", "read-solution",
+                         "hide-errors-while-tested", "skip-the-rest-of-the-test"]
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,6 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
-import multiprocessing
 import os
 import secrets
 import shutil
@@ -72,7 +71,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells, SaveAutoGrades
 from nbgrader.utils import is_ignored
 
-from . import hooks
+from . import forkserver, hooks
 from .guard import fingerprinter
 from .sandbox import FactorySpec, KernelFactory, Limits, SandboxKernel, protected_paths
 
@@ -657,7 +656,7 @@ def guard_plan(nb: NotebookNode, skip_tag: str, token: str, seal: str) -> tuple[
             cells.append((ipython_source(cell.source), kind, names, None))
         else:
             tests[index] = len(cells)
-            cells.append((ipython_source(statements[0]), kind, names, statements[1]))
+            cells.append((ipython_source(statements[0]), kind, names, (statements[1], bound_names(cell.source))))
     return {"cells": cells, "token": token, "seal": seal}, tests
 
 
@@ -1165,10 +1164,8 @@ class CohortGrader(LoggingConfigurable):
         bar = tqdm(total=len(pending), unit="submission", file=self.stream, disable=not self.progress,
                    dynamic_ncols=True, leave=False)
         # workers are forked from a server that imported nbgrader once, not started from scratch each
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["graders.autograde"])
-        executor = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
-                                                          initargs=(setup,))
+        executor = concurrent.futures.ProcessPoolExecutor(workers, mp_context=forkserver.context(),
+                                                          initializer=_worker_init, initargs=(setup,))
         interrupted = False
         try:
             futures = {executor.submit(_worker_grade, s): s for s in pending}

@@ -23,19 +23,25 @@ nothing the learner's code does can remove:
   path), ``builtins``, the modules and classes the tests use, the names the
   locked cells defined, and ``sys.stdout``/``sys.stderr``.  A stack that is
   not the kernel's, a cell out of order or a foreign thread still running
-  ends the kernel at once (the submission then fails as tampered with).  After
-  the last cell the grader runs one more cell; only the watch can answer it
-  with the secret the grader gave it, which proves every cell ran.
+  ends the kernel at once (the submission then fails as tampered with).  While
+  a test cell runs, the watch sees IPython execute each of its top-level
+  statements and compares it with the test's own (fingerprints the grader
+  compiled); when the test ends it says whether all of them ran (the grader
+  fails a test that stopped with no error shown) and checks that the
+  notebook's code, called by the test, replaced nothing the test relies on.
+  After the last cell the grader runs one more cell; only the watch can
+  answer it with the secret the grader gave it, which proves every cell ran.
 
 Everything the hooks use is captured when they are made, so rebinding a
 name, a module attribute or a class attribute afterwards does not change
 what they do; neither hook calls code the learner could have defined.
 
-What it does not stop (see the README, "Grading"): learner code that runs
-*while* a test runs (the functions the test calls) can still reach the
-kernel's objects, and code that catches the watch's own frame through a
-finalizer could read its state.  Running kernels as their own system user
-in their own mount namespace is the stronger fence (another issue).
+What it does not stop (see the README, "Grading"): the functions a test
+calls can return objects rigged to compare equal to anything, or patch what
+the test uses next and put it back before the test ends; code that catches
+the watch's own frame through a finalizer could read its state.  Running
+kernels as their own system user in their own mount namespace is the
+stronger fence.
 
 This module uses the standard library only: it is imported by the kernel
 launcher before anything of the learner's runs.
@@ -126,6 +132,7 @@ class Baseline:
         self.modules: dict[str, tuple] = {}     # name -> (module, dict copy)
         self.classes: dict[int, tuple] = {}     # id(cls) -> (cls, dict copy)
         self.seen_modules: set[str] = set()
+        self._entries: dict[tuple, tuple] = {}  # what the watch checks, by ("module", name) or ("class", id)
 
     # trusted code -----------------------------------------------------------
 
@@ -195,6 +202,25 @@ class Baseline:
             if isinstance(value, type) and str(getattr(value, "__module__", "")).startswith(name.split(".")[0]):
                 self.protect_class(value)
 
+    def watched(self) -> tuple[list, list]:
+        """What the watch puts back: the behaviour of each module and class (functions, classes, descriptors).
+
+        Built in the factory for what it protects, so each kernel only adds its own classes.
+        """
+        entries = self._entries
+        for name, (module, saved) in self.modules.items():
+            if name != "builtins" and ("module", name) not in entries:  # builtins: see restore_names
+                kept = {k: v for k, v in saved.items() if callable(v) or type(v) is types.ModuleType}
+                entries["module", name] = (name, module, kept, tuple(kept), tuple(kept.values()))
+        for key, (cls, saved) in self.classes.items():
+            if ("class", key) not in entries:
+                kept = {k: v for k, v in saved.items()
+                        if k != "__annotations__" and (callable(v) or isinstance(v, _BEHAVIOUR))}
+                entries["class", key] = (f"{cls.__module__}.{cls.__qualname__}", cls, kept, tuple(kept),
+                                         tuple(kept.values()), [len(saved)])
+        return ([entry for (kind, _), entry in entries.items() if kind == "module"],
+                [entry for (kind, _), entry in entries.items() if kind == "class"])
+
     def protect_package(self, name: str) -> None:
         """A module the tests use, its submodules one level down, and their classes."""
         module = sys.modules.get(name)
@@ -215,6 +241,7 @@ def prepare(packages: list[str]) -> Baseline:
     for name in list(sys.modules):
         if name.split(".")[0] in KERNEL_PACKAGES:
             baseline.protect_module(sys.modules[name], classes=False)
+    baseline.watched()
     return baseline
 
 
@@ -468,7 +495,7 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
     code_type, fingerprint = types.CodeType, fingerprinter()
     codes = baseline.codes
     type_, id_, len_, list_, dict_, str_, bytes_ = type, id, len, list, dict, str, bytes
-    callable_, range_, max_, enumerate_, base_exception = callable, range, max, enumerate, BaseException
+    callable_, range_, max_, enumerate_, zip_, base_exception = callable, range, max, enumerate, zip, BaseException
     method_type, function_type, missing = types.MethodType, types.FunctionType, _MISSING
     pinned_attributes, restored_containers = PINNED_ATTRIBUTES, RESTORED_CONTAINERS
     set_type_attr, del_type_attr = type.__setattr__, type.__delattr__
@@ -484,16 +511,8 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
     objects = [_snapshot_object(obj) for obj in _kernel_objects(shell)]
     for obj in _kernel_objects(shell):
         baseline.protect_class(type(obj))
-    modules, classes = [], []
-    for name, (module, saved) in baseline.modules.items():
-        if name != "builtins":  # builtins are restored from the first cell's, with IPython's additions
-            kept = {k: v for k, v in saved.items() if callable(v) or type(v) is types.ModuleType}
-            modules.append((name, module, kept, tuple(kept), tuple(kept.values())))
+    modules, classes = baseline.watched()
     registered = [(name, module) for name, module, *_ in modules if sys.modules.get(name) is module]
-    for cls, saved in baseline.classes.values():
-        kept = {k: v for k, v in saved.items() if k != "__annotations__" and (callable(v) or isinstance(v, _BEHAVIOUR))}
-        classes.append((f"{cls.__module__}.{cls.__qualname__}", cls, kept, tuple(kept), tuple(kept.values()),
-                        [len(saved)]))
     any_, map_, is_not, ne = any, map, operator.is_not, operator.ne
     # the same, flattened, for one C-level pass over everything before each locked cell
     dict_get, proxy_get = dict.get, types.MappingProxyType.get
@@ -548,7 +567,7 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
         for index, old in enumerate_(saved):
             if not [1 for item in kept if item is old]:
                 kept.insert(index, old)
-        if len_(kept) != len_(value) or [1 for a, b in zip(kept, value) if a is not b]:
+        if len_(kept) != len_(value) or [1 for a, b in zip_(kept, value) if a is not b]:
             graveyard.append(list_(value))
             value[:] = kept
             note(owner)
@@ -716,10 +735,40 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
                     state["owned"][name] = user_ns.get(name, missing)
         state["owned_upto"] = max_(upto, state["owned_upto"])
 
+    def changed_while_testing(test_names: tuple) -> str:
+        """What the notebook's code replaced while a test ran (everything was put back before it): a name or ''.
+
+        Only replacements count: libraries add attributes of their own as they go.
+        """
+        if (any_(map_(is_not, map_(dict_get, module_dicts, module_keys), module_values))
+                or any_(map_(is_not, map_(proxy_get, class_dicts, class_keys), class_values))):
+            owners = [(name, module.__dict__, keys, values) for name, module, _, keys, values in modules]
+            owners += [(entry[0], proxy, entry[3], entry[4]) for entry, proxy in zip_(classes, class_proxies)]
+            for name, current, keys, values in owners:
+                for key, value in zip_(keys, values):
+                    if current.get(key, missing) is not value:
+                        return f"{name}.{key}"
+        for key, value in state["builtins"].items():
+            now = builtins_dict.get(key, missing)
+            if not same(now, value) and not kernel_code(now):
+                return f"builtins.{key}"
+        for name, value in state["owned"].items():
+            if name not in test_names and user_ns.get(name, missing) is not value:
+                return name
+        return ""
+
     def finish_test() -> None:
-        """Say whether the test cell that just ran executed all its statements (``test N finished``)."""
-        position, _, expected, done = state["test"]
+        """Say whether the test cell that just ran executed all its statements (``test N finished``).
+
+        Its statements may have called the notebook's functions, which may not
+        change what the test's later statements use.
+        """
+        position, _, (expected, test_names), done = state["test"]
         state["test"] = None
+        changed = changed_while_testing(test_names)
+        if changed:
+            tamper(f"the notebook's code replaced {changed} while a test ran")
+            return
         write_out(f"test {position} {'finished' if done[0] == len_(expected) else 'stopped'}\n")
 
     def on_cell(source: str, runner) -> None:
@@ -727,6 +776,8 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
             first_cell()
         if state["test"] is not None:
             finish_test()
+            if state["dead"]:
+                return
         config = state["config"]
         cells, index = config["cells"], state["next"]
         while index < len_(cells) and cells[index][0] is None:
@@ -762,7 +813,7 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
         if caller.f_code is not run_code_code:
             return
         outer = caller.f_back
-        _, runner, expected, done = state["test"]
+        _, runner, (expected, _), done = state["test"]
         if outer is None or outer.f_code is not run_ast_nodes_code or outer.f_back is not runner:
             return
         try:

@@ -160,6 +160,9 @@ def _member_action(method: str):
 
 def cmd_grade(args) -> int:
     """Autograde every collected submission of an assignment, in parallel (see README, "Grading")."""
+    from graders import forkserver
+
+    forkserver.start()  # the workers' process imports the grading engine while this one does
     from graders.autograde import GradingError, grade
 
     course, assignment = (None, args.course) if args.assignment is None else (args.course, args.assignment)

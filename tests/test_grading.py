@@ -358,6 +358,10 @@ def cheats(root: Path) -> dict[str, object]:
                 "    while frame is not None:\n        if frame.f_code.co_name == 'run_ast_nodes':\n"
                 "            frame.f_locals['to_run'].clear()\n        frame = frame.f_back\n    return 0.0",
         "span": blank["span"].source})
+    found["patch-while-tested"] = with_answers(root, HONESTY, {
+        "mean": "def mean(xs):\n    import builtins, math, numpy  # once the test has started, after the guard's reset\n"
+                "    builtins.abs = lambda x: 0\n    math.isclose = numpy.isclose = lambda *a, **k: True\n    return 2.0",
+        "span": blank["span"].source})
     found["redefine-assertionerror"] = _blank_with(root, '''
         import builtins
         AssertionError = builtins.AssertionError = type("AssertionError", (Warning,), {})
@@ -391,7 +395,7 @@ def cheats(root: Path) -> dict[str, object]:
 
 #: Tricks that end the kernel or that the guard catches: the submission fails (0 points, manual grading).
 FAILING = {"input-transformer", "hide-errors", "os-exit", "exit", "hide-errors-while-tested",
-           "skip-the-rest-of-the-test"}
+           "skip-the-rest-of-the-test", "patch-while-tested"}
 
 
 @pytest.fixture(scope="module")
@@ -421,7 +425,7 @@ TRICKS = [
     "edit-tests", "delete-tests", "test-made-solution", "test-not-graded", "grade-id-and-checksum",
     "skip-tag-and-points", "patch-module-and-builtin", "rebind-names", "shadow-module-file", "input-transformer",
     "ast-transformer", "hide-errors", "swallow-exceptions", "post-run-callback", "hide-errors-while-tested",
-    "skip-the-rest-of-the-test", "redefine-assertionerror",
+    "skip-the-rest-of-the-test", "patch-while-tested", "redefine-assertionerror",
     "read-solution", "write-gradebook", "write-outside", "kill-the-grader", "subprocess", "sys-exit", "os-exit",
     "exit", "raise-after-tests",
 ]
@@ -465,13 +469,14 @@ def test_what_the_grader_put_back_is_reported(cheated):
     assert "tampering" in by_student["input-transformer"].reason
     for trick in ("hide-errors-while-tested", "skip-the-rest-of-the-test"):
         assert "the test 'test_mean' stopped before its end" in by_student[trick].reason
+    assert "while a test ran" in by_student["patch-while-tested"].reason
     assert not by_student["honest-correct"].restored
 
 
 #: Tricks that earn points from plain ``nbgrader autograde``: why the guard exists.
 PAYING_UNDER_NBGRADER = ["patch-module-and-builtin", "rebind-names", "shadow-module-file", "skip-tag-and-points",
                          "input-transformer", "ast-transformer", "hide-errors", "read-solution",
-                         "hide-errors-while-tested", "skip-the-rest-of-the-test"]
+                         "hide-errors-while-tested", "skip-the-rest-of-the-test", "patch-while-tested"]
 
 
 @pytest.fixture(scope="module")

@@ -54,8 +54,10 @@ F_SETPIPE_SZ = 1031
 
 #: Imported by the factory before it forks: the kernel itself.
 KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
-                  "ipykernel.comm", "IPython", "IPython.core.ultratb", "jupyter_client.session",
-                  "matplotlib_inline.backend_inline", "graders.guard")
+                  "ipykernel.comm", "IPython", "IPython.core.ultratb", "jupyter_client.session", "graders.guard")
+
+#: Imported too when the notebooks import matplotlib (the kernels' inline backend; a second of CPU).
+PLOTTING_MODULES = ("matplotlib_inline.backend_inline",)
 
 #: Variables every kernel gets; the factory's own environment is not passed on.
 KERNEL_ENVIRONMENT = {
@@ -130,7 +132,8 @@ def _preload(spec: FactorySpec) -> list[str]:
     os.environ["MPLCONFIGDIR"] = spec.mpl_dir
     os.makedirs(spec.mpl_dir, exist_ok=True)
     loaded = []
-    for name in (*KERNEL_MODULES, *spec.preload):
+    plotting = PLOTTING_MODULES if "matplotlib" in spec.preload else ()
+    for name in (*KERNEL_MODULES, *plotting, *spec.preload):
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a library a notebook names but the machine lacks: the notebook will say

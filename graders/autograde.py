@@ -914,7 +914,7 @@ class _Worker:
         with _environment(NBGRADER_EXECUTION="autograde"):
             output, resources = self.run.from_notebook_node(nb, resources=resources)
         timings["execute"] = timings.get("execute", 0.0) + time.monotonic() - begin
-        timings["cells"] = timings.get("cells", 0.0) + _cell_seconds(nbformat.reads(output, as_version=4))
+        timings["cells"] = timings.get("cells", 0.0) + _cell_seconds(self.execute.nb)
         result["restored"].extend(_restorations(kernel.guard_report()))
         timings["kernel_cpu"] = timings.get("kernel_cpu", 0.0) + kernel.cpu_seconds()
         kernel.discard()

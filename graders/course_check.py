@@ -886,6 +886,7 @@ class AssignmentCheck:
     autograde_seconds: float | None = None
     grading_errors: dict[str, str] = field(default_factory=dict)
     error: str | None = None  # the check itself could not run
+    workdir: str | None = None  # the scratch course directory, when it was kept
 
     @property
     def id(self) -> str:
@@ -986,6 +987,7 @@ def check_assignment(course: Course, assignment: str, *,
     except CourseCheckError as e:
         variants, check.variants_error = [], str(e)
     with scratch_course(course, workdir, cell_timeout=cell_timeout) as scratch:
+        check.workdir = None if scratch.owned else str(scratch.root)
         try:
             generate(scratch, assignment)
         except NbGraderFailed as e:

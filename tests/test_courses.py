@@ -7,13 +7,15 @@ The tests are parametrised over whatever course folders exist (the project's
 One assignment is generated and autograded once per session: its solution,
 its released (blank) notebook and all its wrong-answer variants are graded in
 a single in-process autograde run, and every test of that assignment reads
-the cached result.
+the cached result.  ``leva grade`` then grades the same submissions again,
+and must give every cell the score nbgrader gave it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import textwrap
 from pathlib import Path
 from typing import Callable, Iterator
@@ -245,6 +247,28 @@ def test_released_notebook_scores_zero(course: Course, assignment: str, checked)
     check = _generated(checked(course, assignment))
     assert check.released is not None, check.grading_errors.get(cc.RELEASED)
     assert check.released_zero, f"the blank notebook earns points: {_scores(check.released)}"
+
+
+@pytest.mark.parametrize("course, assignment", ASSIGNMENT_PARAMS)
+def test_leva_grade_gives_nbgraders_scores(course: Course, assignment: str, checked, tmp_path: Path) -> None:
+    """``leva grade``, guard and all, scores every cell as nbgrader did: solution, blank, every wrong answer."""
+    from nbgrader.api import Gradebook
+
+    from graders.autograde import grade
+    from graders.benchmark import cell_scores
+
+    check = _generated(checked(course, assignment))
+    assert check.workdir, "the check's course directory was not kept"
+    graded_by_nbgrader = Path(check.workdir)
+    root = tmp_path / course.id
+    shutil.copytree(graded_by_nbgrader, root, ignore=shutil.ignore_patterns("autograded", "feedback"))
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:  # no score of nbgrader's is left to match
+        for student in [s.student.id for s in gb.find_assignment(assignment).submissions]:
+            gb.remove_submission(assignment, student)
+    report = grade(None, assignment, cwd=root, workers=2, progress=False, cell_timeout=CELL_TIMEOUT)
+    assert not report.failed, [(o.student, o.reason) for o in report.failed]
+    expected = cell_scores(graded_by_nbgrader / "gradebook.db", assignment)
+    assert expected and cell_scores(root / "gradebook.db", assignment) == expected
 
 
 @pytest.mark.parametrize("course, assignment, variant", VARIANT_PARAMS)

@@ -499,6 +499,8 @@ class SandboxedExecute(Execute):
         tampered = [line[len("tamper "):] for line in report if line.startswith("tamper ")]
         if tampered:
             raise SubmissionFailed(f"tampering with the grader: {tampered[0]}")
+        if "exited" in report:
+            raise SubmissionFailed("the notebook ended its kernel (exit() or quit() in a cell)")
         if not any(line.split()[:2] == ["seal", self.guard_token] for line in report):
             raise SubmissionFailed("the grader could not confirm that every cell ran")
         finished = {int(line.split()[1]) for line in report if line.startswith("test ") and line.endswith(" finished")}

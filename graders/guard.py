@@ -527,7 +527,7 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
     class_dicts = [proxy for proxy, (_, _, _, keys, _, _) in zip(class_proxies, classes) for _ in keys]
     class_keys = [key for _, _, _, keys, _, _ in classes for key in keys]
     class_values = [value for _, _, _, _, values, _ in classes for value in values]
-    user_ns, system_names = shell.user_ns, SYSTEM_NAMES
+    user_ns, system_names, shell_traits = shell.user_ns, SYSTEM_NAMES, shell._trait_values
     threads_at_start = frozenset(current_frames())
     graveyard: list = []  # what was replaced: never freed while the kernel lives, so no finalizer runs here
 
@@ -786,7 +786,10 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
         while index < len_(cells) and cells[index][0] is None:
             index += 1  # a cell IPython may refuse before parsing it
         if source == config["seal"] and index == len_(cells):
-            write_out(f"seal {config['token']} {index}\n")
+            if shell_traits.get("exit_now"):  # exit() or quit(): the kernel stops a moment later
+                write_out("exited\n")
+            else:
+                write_out(f"seal {config['token']} {index}\n")
             state["next"] = index + 1
             return
         if index >= len_(cells) or cells[index][0] != source:

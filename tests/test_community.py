@@ -487,7 +487,8 @@ def _b58decode(text: str) -> bytes:
     number = 0
     for char in text:
         number = number * 58 + alphabet.index(char)
-    return number.to_bytes((number.bit_length() + 7) // 8, "big")
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    return b"\0" * (len(text) - len(text.lstrip("1"))) + body  # each leading "1" is a zero byte
 
 
 def verify_independently(credential: dict) -> None:

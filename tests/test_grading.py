@@ -470,6 +470,7 @@ def test_what_the_grader_put_back_is_reported(cheated):
     for trick in ("hide-errors-while-tested", "skip-the-rest-of-the-test"):
         assert "the test 'test_mean' stopped before its end" in by_student[trick].reason
     assert "while a test ran" in by_student["patch-while-tested"].reason
+    assert "ended" in by_student["exit"].reason  # exit(): the kernel ends, at once or a moment later
     assert not by_student["honest-correct"].restored
 
 

@@ -823,45 +823,47 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
         if outer is None or outer.f_code is not run_ast_nodes_code or outer.f_back is not runner:
             return
         try:
-            same = done[0] < len_(expected) and fingerprint(code) == expected[done[0]]
+            matches = done[0] < len_(expected) and fingerprint(code) == expected[done[0]]
         except ValueError:  # a constant marshal cannot write: no compiler made that
-            same = False
-        if not same:
+            matches = False
+        if not matches:
             tamper("a test cell executed a statement that is not the test's")
             return
         done[0] += 1
 
+    def shielded(check, *args) -> None:
+        """Run one of the watch's checks with signals held back and no garbage collection.
+
+        Signal handlers and finalizers run Python code between any two
+        bytecodes; none may run inside the watch.
+        """
+        previous = sigmask(SIG_BLOCK, all_signals)
+        collecting = gc_isenabled()
+        gc_disable()
+        try:
+            check(*args)
+        finally:
+            if collecting:
+                gc_enable()
+            sigmask(SIG_SETMASK, previous)
+
+    def on_parse(source, caller) -> None:
+        if trusted(caller):  # otherwise a parse started by someone else's code, not a cell of the notebook
+            on_cell(source.decode("utf-8", "surrogateescape") if type_(source) is bytes_ else source, caller.f_back)
+
     def watch(event, args):
         if state["dead"]:
             return
-        if event == "exec":
-            if state["test"] is not None and type_(args[0]) is code_type:
-                try:
-                    on_statement(args[0], getframe(1))
-                except base_exception:  # noqa: BLE001 - the watch must never raise into the kernel
-                    exit_now()
-            return
-        if event != "compile":
-            return
         try:
-            source = args[0]
-            kind = type_(source)
-            if kind is not str_ and kind is not bytes_:
-                return
-            caller = getframe(1)
-            if caller.f_code is not ast_parse_code:
-                return
-            previous = sigmask(SIG_BLOCK, all_signals)
-            collecting = gc_isenabled()
-            gc_disable()
-            try:
-                if not trusted(caller):
-                    return  # a parse started by someone else's code, not a cell of the notebook
-                on_cell(source.decode("utf-8", "surrogateescape") if kind is bytes_ else source, caller.f_back)
-            finally:
-                if collecting:
-                    gc_enable()
-                sigmask(SIG_SETMASK, previous)
+            if event == "exec":
+                if state["test"] is not None and type_(args[0]) is code_type:
+                    shielded(on_statement, args[0], getframe(1))
+            elif event == "compile":
+                kind = type_(args[0])
+                if kind is str_ or kind is bytes_:
+                    caller = getframe(1)
+                    if caller.f_code is ast_parse_code:
+                        shielded(on_parse, args[0], caller)
         except base_exception:  # noqa: BLE001 - the watch must never raise into the kernel
             try:
                 tamper("the guard could not check a cell")

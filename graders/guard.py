@@ -646,14 +646,17 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
             graveyard.append(list_(gc_callbacks))
             gc_callbacks.clear()
 
+    def replaced_in_libraries() -> bool:
+        """Is any function, class or descriptor the watch keeps no longer there?  C-level comparisons only."""
+        return (any_(map_(is_not, map_(dict_get, module_dicts, module_keys), module_values))
+                or any_(map_(is_not, map_(proxy_get, class_dicts, class_keys), class_values)))
+
     def restore_libraries() -> None:
         """Functions, classes and submodules of the modules tests use; methods of their classes.
 
         Unchanged ones (nearly all) are recognised by C-level comparisons only.
         """
-        if not (any_(map_(is_not, map_(dict_get, module_dicts, module_keys), module_values))
-                or any_(map_(ne, map_(len_, class_proxies), class_sizes))
-                or any_(map_(is_not, map_(proxy_get, class_dicts, class_keys), class_values))):
+        if not (any_(map_(ne, map_(len_, class_proxies), class_sizes)) or replaced_in_libraries()):
             return
         for name, module, saved, keys, values in modules:
             current = module.__dict__
@@ -743,8 +746,7 @@ def _make_watch(*, shell, baseline: Baseline, read_config, write_out, exit_now):
 
         Only replacements count: libraries add attributes of their own as they go.
         """
-        if (any_(map_(is_not, map_(dict_get, module_dicts, module_keys), module_values))
-                or any_(map_(is_not, map_(proxy_get, class_dicts, class_keys), class_values))):
+        if replaced_in_libraries():
             owners = [(name, module.__dict__, keys, values) for name, module, _, keys, values in modules]
             owners += [(entry[0], proxy, entry[3], entry[4]) for entry, proxy in zip_(classes, class_proxies)]
             for name, current, keys, values in owners:

@@ -268,6 +268,11 @@ def _blank_with(root: Path, code: str, at: int = 3):
     return _insert(released(root, HONESTY), at, textwrap.dedent(code))
 
 
+def _with_mean(root: Path, mean: str):
+    """The released honesty notebook with the learner's own ``mean`` cell, ``span`` left blank."""
+    return with_answers(root, HONESTY, {"mean": mean, "span": cells_by_id(released(root, HONESTY))["span"].source})
+
+
 def cheats(root: Path) -> dict[str, object]:
     """One submission per trick.  Answers are blank: every autograded point would be a stolen one."""
     course_source = root / "source" / HONESTY / f"{HONESTY}.ipynb"
@@ -309,20 +314,17 @@ def cheats(root: Path) -> dict[str, object]:
         cell.metadata["nbgrader"]["points"] = 100
     found["skip-tag-and-points"] = nb
 
-    blank = cells_by_id(released(root, HONESTY))
-    found["patch-module-and-builtin"] = with_answers(root, HONESTY, {
-        "mean": "def mean(xs):\n    return 2  # no work\nimport math, numpy\n"
-                "math.isclose = lambda *a, **k: True\nnumpy.isclose = lambda *a, **k: True\n"
-                "isinstance = lambda *a: True\nabs = lambda x: 0",
-        "span": blank["span"].source})
-    found["rebind-names"] = with_answers(root, HONESTY, {
-        "mean": "def mean(xs):\n    return 4  # no work\n"
-                "class _Yes:\n    def __getattr__(self, name):\n        return lambda *a, **k: True\n"
-                "math = np = _Yes()\nDATA = [4, 4, 4]\nisinstance = lambda *a: True",
-        "span": blank["span"].source})
-    found["shadow-module-file"] = (with_answers(root, HONESTY, {
-        "mean": "def mean(xs):\n    return sum(xs) / len(xs) if len(xs) > 1 else 0.0  # one case left out",
-        "span": blank["span"].source}), {"numpy.py": SHADOW_NUMPY})
+    found["patch-module-and-builtin"] = _with_mean(root, (
+        "def mean(xs):\n    return 2  # no work\nimport math, numpy\n"
+        "math.isclose = lambda *a, **k: True\nnumpy.isclose = lambda *a, **k: True\n"
+        "isinstance = lambda *a: True\nabs = lambda x: 0"))
+    found["rebind-names"] = _with_mean(root, (
+        "def mean(xs):\n    return 4  # no work\n"
+        "class _Yes:\n    def __getattr__(self, name):\n        return lambda *a, **k: True\n"
+        "math = np = _Yes()\nDATA = [4, 4, 4]\nisinstance = lambda *a: True"))
+    found["shadow-module-file"] = (_with_mean(root, (
+        "def mean(xs):\n    return sum(xs) / len(xs) if len(xs) > 1 else 0.0  # one case left out")),
+        {"numpy.py": SHADOW_NUMPY})
     found["input-transformer"] = _blank_with(root, '''
         get_ipython().input_transformers_cleanup.append(
             lambda lines: ["pass\\n"] if any("assert" in line for line in lines) else lines)''')
@@ -348,20 +350,17 @@ def cheats(root: Path) -> dict[str, object]:
         def forgive(result):
             result.error_in_exec = None
         get_ipython().events.register("post_run_cell", forgive)''')
-    found["hide-errors-while-tested"] = with_answers(root, HONESTY, {
-        "mean": "def mean(xs):\n    ip = get_ipython()  # while the test runs: no traceback, a reply saying 'ok'\n"
-                "    ip.showtraceback = lambda *args, **kwargs: None\n"
-                "    type(ip.displayhook.exec_result).success = property(lambda self: True)\n    return 0",
-        "span": blank["span"].source})
-    found["skip-the-rest-of-the-test"] = with_answers(root, HONESTY, {
-        "mean": "import sys\ndef mean(xs):\n    frame = sys._getframe(1)  # the first assert passes, the rest never run\n"
-                "    while frame is not None:\n        if frame.f_code.co_name == 'run_ast_nodes':\n"
-                "            frame.f_locals['to_run'].clear()\n        frame = frame.f_back\n    return 0.0",
-        "span": blank["span"].source})
-    found["patch-while-tested"] = with_answers(root, HONESTY, {
-        "mean": "def mean(xs):\n    import builtins, math, numpy  # once the test has started, after the guard's reset\n"
-                "    builtins.abs = lambda x: 0\n    math.isclose = numpy.isclose = lambda *a, **k: True\n    return 2.0",
-        "span": blank["span"].source})
+    found["hide-errors-while-tested"] = _with_mean(root, (
+        "def mean(xs):\n    ip = get_ipython()  # while the test runs: no traceback, a reply saying 'ok'\n"
+        "    ip.showtraceback = lambda *args, **kwargs: None\n"
+        "    type(ip.displayhook.exec_result).success = property(lambda self: True)\n    return 0"))
+    found["skip-the-rest-of-the-test"] = _with_mean(root, (
+        "import sys\ndef mean(xs):\n    frame = sys._getframe(1)  # the first assert passes, the rest never run\n"
+        "    while frame is not None:\n        if frame.f_code.co_name == 'run_ast_nodes':\n"
+        "            frame.f_locals['to_run'].clear()\n        frame = frame.f_back\n    return 0.0"))
+    found["patch-while-tested"] = _with_mean(root, (
+        "def mean(xs):\n    import builtins, math, numpy  # once the test has started, after the guard's reset\n"
+        "    builtins.abs = lambda x: 0\n    math.isclose = numpy.isclose = lambda *a, **k: True\n    return 2.0"))
     found["redefine-assertionerror"] = _blank_with(root, '''
         import builtins
         AssertionError = builtins.AssertionError = type("AssertionError", (Warning,), {})
